@@ -1,0 +1,98 @@
+"""The layout of a training run directory, shared by train, eval, export and predict.
+
+::
+
+    RUN_DIR/
+      run.json                     model name, classes, preprocessing, training flags
+      model.keras                  inference model of the last finished epoch (no optimizer)
+      checkpoints/epoch-0007.weights.h5   model + optimizer state, for resume
+      metrics.json                 final validation metrics and throughput
+      logs/                        TensorBoard event files
+
+Every file is written atomically, so a killed run leaves the last good epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from tfzoo.errors import UsageError
+from tfzoo.utils.atomic import read_json, write_json
+
+_CKPT = re.compile(r"^epoch-(\d{4,})\.weights\.h5$")
+
+
+class RunDir:
+    """Paths and small read/write helpers for one run directory."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(os.path.expanduser(path))
+
+    config_file = property(lambda self: os.path.join(self.path, "run.json"))
+    model_file = property(lambda self: os.path.join(self.path, "model.keras"))
+    metrics_file = property(lambda self: os.path.join(self.path, "metrics.json"))
+    checkpoint_dir = property(lambda self: os.path.join(self.path, "checkpoints"))
+    log_dir = property(lambda self: os.path.join(self.path, "logs"))
+
+    def has_config(self) -> bool:
+        return os.path.isfile(self.config_file)
+
+    def read_config(self) -> dict:
+        """Reads run.json.
+
+        Raises:
+            UsageError: if the directory holds no tfzoo run.
+        """
+        if not os.path.isdir(self.path):
+            raise UsageError(f"run directory not found: {self.path}")
+        if not self.has_config():
+            raise UsageError(f"{self.path} is not a tfzoo run directory (no run.json); pass the --run_dir of a `tfzoo train` run")
+        return read_json(self.config_file)
+
+    def write_config(self, config: dict) -> None:
+        write_json(self.config_file, config)
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_json(self.metrics_file, metrics)
+
+    def checkpoint_file(self, epoch: int) -> str:
+        return os.path.join(self.checkpoint_dir, f"epoch-{epoch:04d}.weights.h5")
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """(epoch, path) of every complete checkpoint, oldest first."""
+        if not os.path.isdir(self.checkpoint_dir):
+            return []
+        found = []
+        for entry in os.listdir(self.checkpoint_dir):
+            match = _CKPT.match(entry)
+            if match:
+                found.append((int(match.group(1)), os.path.join(self.checkpoint_dir, entry)))
+        return sorted(found)
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def prune_checkpoints(self, keep: int = 2) -> None:
+        """Deletes all but the newest `keep` checkpoints."""
+        for _, path in self.checkpoints()[:-keep]:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def load_model(self):
+        """Loads the inference model (`model.keras`) of the last finished epoch.
+
+        Raises:
+            UsageError: if no epoch has finished yet.
+        """
+        import keras
+
+        import tfzoo.layers  # noqa: F401  (registers custom layers for deserialization)
+
+        self.read_config()
+        if not os.path.isfile(self.model_file):
+            raise UsageError(f"{self.path} has no finished epoch yet (no model.keras); train it first")
+        return keras.saving.load_model(self.model_file, compile=False)
