@@ -1,0 +1,201 @@
+"""MobileNetV3 Large and Small.
+
+Paper: "Searching for MobileNetV3", Howard et al. 2019, arXiv 1905.02244.
+Reference: timm ``mobilenetv3.py`` (``mobilenetv3_large_100`` /
+``mobilenetv3_small_100``), which has the same trainable parameters as
+torchvision's ``mobilenet_v3_large`` / ``mobilenet_v3_small``.
+
+Matching the reference:
+- Strided convolutions pad symmetrically (PyTorch), not Keras "same".
+- BatchNorm epsilon 1e-5 and momentum 0.9 (PyTorch defaults). keras.applications
+  uses momentum 0.999, whose moving averages lag so far behind the weights that
+  a model trained for a few hundred steps evaluates at chance.
+- Squeeze-excite width is ``make_divisible(expanded_channels / 4)``, with ReLU
+  and a hard-sigmoid gate.
+- The "efficient head" pools before a 1x1 conv with bias (1280 / 1024 wide),
+  then hard-swish, dropout and the classifier. A width multiplier scales
+  every block (and the stem when >= 0.75) but not the head, as in timm.
+
+Layer names mirror timm's module paths (``blocks_3_1_conv_dw`` is
+``blocks.3.1.conv_dw``), so a converter is a name table and a transpose.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+
+from tfzoo.layers import (NormConfig, activation, classifier, conv_norm_act, depthwise_separable, global_pool,
+                          inverted_residual, make_divisible)
+from tfzoo.models._builder import check_head_args, image_input, load_weights
+from tfzoo.models.registry import ModelSpec, register_model
+
+
+class Block(NamedTuple):
+    """One row of an architecture table (timm's block string, spelled out)."""
+
+    kind: str  # "ds" depthwise separable, "ir" inverted residual, "cn" conv-bn-act
+    repeats: int
+    kernel: int
+    stride: int
+    expansion: float
+    channels: int
+    se_ratio: float
+    act: str  # "relu" or "hard_swish"
+
+
+RE, HS = "relu", "hard_swish"
+
+# Stages of blocks; each inner list is one stage (timm's ``blocks.<stage>``).
+ARCHITECTURES = {
+    "large": dict(
+        stages=[
+            [Block("ds", 1, 3, 1, 1, 16, 0, RE)],
+            [Block("ir", 1, 3, 2, 4, 24, 0, RE), Block("ir", 1, 3, 1, 3, 24, 0, RE)],
+            [Block("ir", 3, 5, 2, 3, 40, 0.25, RE)],
+            [Block("ir", 1, 3, 2, 6, 80, 0, HS), Block("ir", 1, 3, 1, 2.5, 80, 0, HS),
+             Block("ir", 2, 3, 1, 2.3, 80, 0, HS)],
+            [Block("ir", 2, 3, 1, 6, 112, 0.25, HS)],
+            [Block("ir", 3, 5, 2, 6, 160, 0.25, HS)],
+            [Block("cn", 1, 1, 1, 1, 960, 0, HS)],
+        ],
+        num_features=1280,
+    ),
+    "small": dict(
+        stages=[
+            [Block("ds", 1, 3, 2, 1, 16, 0.25, RE)],
+            [Block("ir", 1, 3, 2, 4.5, 24, 0, RE), Block("ir", 1, 3, 1, 3.67, 24, 0, RE)],
+            [Block("ir", 1, 5, 2, 4, 40, 0.25, HS), Block("ir", 2, 5, 1, 6, 40, 0.25, HS)],
+            [Block("ir", 2, 5, 1, 3, 48, 0.25, HS)],
+            [Block("ir", 3, 5, 2, 6, 96, 0.25, HS)],
+            [Block("cn", 1, 1, 1, 1, 576, 0, HS)],
+        ],
+        num_features=1024,
+    ),
+}
+
+STEM_CHANNELS = 16
+MIN_INPUT_SIZE = 32  # total stride
+
+
+def _blocks(x, stages, width_multiplier: float, norm: NormConfig, drop_path_rate: float):
+    total = sum(b.repeats for stage in stages for b in stage)
+    index = 0
+    for stage_idx, stage in enumerate(stages):
+        block_idx = 0
+        for block in stage:
+            for repeat in range(block.repeats):
+                name = f"blocks_{stage_idx}_{block_idx}"
+                stride = block.stride if repeat == 0 else 1
+                out_channels = make_divisible(block.channels * width_multiplier)
+                in_channels = x.shape[-1]
+                dpr = drop_path_rate * index / total
+                if block.kind == "ds":
+                    se = make_divisible(in_channels * block.se_ratio) if block.se_ratio else None
+                    x = depthwise_separable(x, out_channels, block.kernel, strides=stride, act=block.act,
+                                            se_channels=se, se_gate="hard_sigmoid", norm=norm,
+                                            drop_path_rate=dpr, name=name)
+                elif block.kind == "ir":
+                    mid = make_divisible(in_channels * block.expansion)
+                    se = make_divisible(mid * block.se_ratio) if block.se_ratio else None
+                    x = inverted_residual(x, out_channels, mid, block.kernel, strides=stride, act=block.act,
+                                          se_channels=se, se_gate="hard_sigmoid", norm=norm,
+                                          drop_path_rate=dpr, name=name)
+                else:
+                    x = conv_norm_act(x, out_channels, block.kernel, strides=stride, act=block.act, norm=norm,
+                                      conv_name=f"{name}_conv", norm_name=f"{name}_bn1")
+                block_idx += 1
+                index += 1
+    return x
+
+
+def MobileNetV3(
+    variant: str = "large",
+    *,
+    width_multiplier: float = 1.0,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    num_classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    dropout: float = 0.2,
+    drop_path_rate: float = 0.0,
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
+    name: str | None = None,
+) -> keras.Model:
+    """Builds MobileNetV3 Large or Small.
+
+    Args:
+        variant: ``"large"`` or ``"small"``.
+        width_multiplier: Channel multiplier (timm's ``channel_multiplier``), e.g. 0.75.
+        include_top: Include the efficient head and classifier.
+        weights: None or a local ``.keras`` / ``.weights.h5`` path.
+        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
+        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
+        num_classes: Classifier width.
+        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
+        dropout: Dropout before the classifier (0.2 in the paper).
+        drop_path_rate: Stochastic depth rate, rising linearly over the blocks.
+        bn_momentum: Keras BatchNorm momentum.
+        bn_epsilon: BatchNorm epsilon.
+        name: Model name.
+    """
+    if variant not in ARCHITECTURES:
+        raise ValueError(f"unknown MobileNetV3 variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
+    name = name or f"mobilenet_v3_{variant}"
+    if width_multiplier <= 0:
+        raise ValueError(f"width_multiplier must be positive, got {width_multiplier}")
+    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+    arch = ARCHITECTURES[variant]
+    norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
+
+    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    stem = STEM_CHANNELS if width_multiplier < 0.75 else make_divisible(STEM_CHANNELS * width_multiplier)
+    x = conv_norm_act(inputs, stem, 3, strides=2, act=HS, norm=norm, conv_name="conv_stem", norm_name="bn1")
+    x = _blocks(x, arch["stages"], width_multiplier, norm, drop_path_rate)
+
+    if include_top:
+        x = global_pool(x, "avg", keepdims=True)
+        x = keras.layers.Conv2D(arch["num_features"], 1, use_bias=True, name="conv_head")(x)
+        x = activation(HS, "act2")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation)
+    else:
+        x = global_pool(x, pooling)
+    model = keras.Model(inputs, x, name=name)
+    return load_weights(model, weights)
+
+
+def MobileNetV3Large(**kwargs) -> keras.Model:
+    """MobileNetV3-Large; see `MobileNetV3` for the arguments."""
+    return MobileNetV3("large", **kwargs)
+
+
+def MobileNetV3Small(**kwargs) -> keras.Model:
+    """MobileNetV3-Small; see `MobileNetV3` for the arguments."""
+    return MobileNetV3("small", **kwargs)
+
+
+_PAPER = "Searching for MobileNetV3 (Howard et al. 2019, arXiv 1905.02244)"
+
+# name: (variant, width multiplier, reference params, aliases, reference name)
+VARIANTS = {
+    "mobilenet_v3_large": ("large", 1.0, 5_483_032, ("mobilenet_v3",), "timm mobilenetv3_large_100"),
+    "mobilenet_v3_small": ("small", 1.0, 2_542_856, (), "timm mobilenetv3_small_100"),
+}
+
+for _name, (_variant, _width, _params, _aliases, _ref) in VARIANTS.items():
+    register_model(ModelSpec(
+        name=_name,
+        family="mobilenet_v3",
+        builder=MobileNetV3,
+        kwargs={"variant": _variant, "width_multiplier": _width},
+        paper=_PAPER,
+        reference=_ref,
+        num_params=_params,
+        min_input_size=MIN_INPUT_SIZE,
+        aliases=_aliases,
+    ))

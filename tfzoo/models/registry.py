@@ -1,0 +1,187 @@
+"""Model registry, in the manner of timm's `_registry.py`.
+
+Each family module describes its variants as a table and calls
+`register_model` once per row. `create_model` builds a registered variant by
+name, `list_models` filters names with shell-style patterns, and `model_info`
+returns the metadata a trainer or exporter needs (input size, crop fraction,
+normalization, the paper, the reference parameter count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from typing import Any, Callable, Mapping
+
+from tfzoo.errors import UsageError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything the registry knows about one named variant.
+
+    Attributes:
+        name: Registered name, e.g. ``"mobilenet_v3_large"``.
+        family: Family name, e.g. ``"mobilenet_v3"``.
+        builder: Family builder; called as ``builder(**kwargs, **overrides)``.
+        kwargs: Keyword arguments that select this variant in the builder.
+        paper: Paper title and arXiv id.
+        reference: The reference implementation this variant matches.
+        num_params: Trainable parameters of the reference with 1000 classes.
+        input_size: Default (train and test) square input resolution.
+        test_input_size: Evaluation resolution when it differs from training.
+        min_input_size: Smallest resolution the architecture accepts.
+        crop_pct: Center-crop fraction used for evaluation.
+        interpolation: Resize interpolation used for evaluation.
+        mean: Per-channel mean, in 0..1 units.
+        std: Per-channel standard deviation, in 0..1 units.
+        aliases: Other names that resolve to this variant.
+    """
+
+    name: str
+    family: str
+    builder: Callable[..., Any]
+    kwargs: Mapping[str, Any]
+    paper: str
+    reference: str
+    num_params: int | None = None
+    input_size: int = 224
+    test_input_size: int | None = None
+    min_input_size: int = 32
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    aliases: tuple = ()
+
+    def info(self) -> dict:
+        """Returns the public metadata as a plain dict (no builder)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper": self.paper,
+            "reference": self.reference,
+            "num_params": self.num_params,
+            "input_size": self.input_size,
+            "test_input_size": self.test_input_size or self.input_size,
+            "min_input_size": self.min_input_size,
+            "crop_pct": self.crop_pct,
+            "interpolation": self.interpolation,
+            "mean": tuple(self.mean),
+            "std": tuple(self.std),
+            "aliases": tuple(self.aliases),
+        }
+
+
+_MODELS: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Adds a variant (and its aliases) to the registry.
+
+    Raises:
+        ValueError: if the name or an alias is already taken.
+    """
+    for key in (spec.name, *spec.aliases):
+        if key in _MODELS or key in _ALIASES:
+            raise ValueError(f"model name {key!r} is registered twice")
+    _MODELS[spec.name] = spec
+    for alias in spec.aliases:
+        _ALIASES[alias] = spec.name
+    return spec
+
+
+def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
+    """Registered names matching a shell-style pattern, sorted.
+
+    Args:
+        pattern: fnmatch pattern, e.g. ``"mobilenet*"``; a plain word without
+            wildcards matches names that contain it.
+        include_aliases: Also list alias names.
+    """
+    if not any(ch in pattern for ch in "*?["):
+        pattern = f"*{pattern}*"
+    names = list(_MODELS)
+    if include_aliases:
+        names += list(_ALIASES)
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def suggest(name: str, limit: int = 5) -> list[str]:
+    """Close registered names for a misspelled one."""
+    candidates = list(_MODELS) + list(_ALIASES)
+    normalized = name.lower().replace("-", "_")
+    close = difflib.get_close_matches(normalized, candidates, n=limit, cutoff=0.6)
+    squashed = normalized.replace("_", "")
+    for cand in sorted(candidates):
+        if len(close) >= limit:
+            break
+        if cand not in close and (squashed in cand.replace("_", "") or cand.replace("_", "") in squashed):
+            close.append(cand)
+    return close
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Looks up a variant by name or alias.
+
+    Raises:
+        UsageError: for an unknown name, with the closest registered names.
+    """
+    if not isinstance(name, str):
+        raise UsageError(f"model name must be a string, got {type(name).__name__}")
+    key = _ALIASES.get(name, name)
+    if key in _MODELS:
+        return _MODELS[key]
+    hints = suggest(name)
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    raise UsageError(f"unknown model {name!r}{hint} (`tfzoo list` shows every model)")
+
+
+def model_info(name: str) -> dict:
+    """Metadata for a registered variant: family, paper, input size, parameter count and more."""
+    return get_spec(name).info()
+
+
+def create_model(
+    name: str,
+    num_classes: int = 1000,
+    input_shape: tuple | None = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    weights: str | None = None,
+    **overrides: Any,
+):
+    """Builds a registered model.
+
+    Args:
+        name: Registered name or alias (see `list_models`).
+        num_classes: Size of the classifier.
+        input_shape: ``(height, width, 3)``; defaults to the variant's input size.
+        include_top: Whether to include the classifier head.
+        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
+        weights: Path of a local ``.keras`` or ``.weights.h5`` file, or None.
+        **overrides: Family-specific builder arguments (``dropout``,
+            ``drop_path_rate``, ``width_multiplier`` ...).
+
+    Returns:
+        A functional `keras.Model`.
+    """
+    spec = get_spec(name)
+    kwargs = dict(spec.kwargs)
+    kwargs.setdefault("name", spec.name)
+    kwargs.update(overrides)
+    if input_shape is None:
+        input_shape = (spec.input_size, spec.input_size, 3)
+    return spec.builder(
+        num_classes=num_classes,
+        input_shape=input_shape,
+        include_top=include_top,
+        pooling=pooling,
+        weights=weights,
+        **kwargs,
+    )
