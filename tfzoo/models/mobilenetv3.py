@@ -181,13 +181,16 @@ def MobileNetV3Small(**kwargs) -> keras.Model:
 
 _PAPER = "Searching for MobileNetV3 (Howard et al. 2019, arXiv 1905.02244)"
 
-# name: (variant, width multiplier, reference params, aliases, reference name)
+# name: (variant, width multiplier, reference trainable params, eval interpolation, aliases, reference name)
 VARIANTS = {
-    "mobilenet_v3_large": ("large", 1.0, 5_483_032, ("mobilenet_v3",), "timm mobilenetv3_large_100"),
-    "mobilenet_v3_small": ("small", 1.0, 2_542_856, (), "timm mobilenetv3_small_100"),
+    "mobilenet_v3_large": ("large", 1.0, 5_483_032, "bicubic", ("mobilenet_v3",), "timm mobilenetv3_large_100"),
+    "mobilenet_v3_large_075": ("large", 0.75, 3_993_528, "bilinear", (), "timm mobilenetv3_large_075"),
+    "mobilenet_v3_small": ("small", 1.0, 2_542_856, "bilinear", (), "timm mobilenetv3_small_100"),
+    "mobilenet_v3_small_075": ("small", 0.75, 2_041_872, "bilinear", (), "timm mobilenetv3_small_075"),
+    "mobilenet_v3_small_050": ("small", 0.5, 1_593_224, "bilinear", (), "timm mobilenetv3_small_050"),
 }
 
-for _name, (_variant, _width, _params, _aliases, _ref) in VARIANTS.items():
+for _name, (_variant, _width, _params, _interp, _aliases, _ref) in VARIANTS.items():
     register_model(ModelSpec(
         name=_name,
         family="mobilenet_v3",
@@ -197,5 +200,6 @@ for _name, (_variant, _width, _params, _aliases, _ref) in VARIANTS.items():
         reference=_ref,
         num_params=_params,
         min_input_size=MIN_INPUT_SIZE,
+        interpolation=_interp,
         aliases=_aliases,
     ))

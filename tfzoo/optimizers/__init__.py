@@ -1,0 +1,6 @@
+"""Optimizers and learning-rate schedules."""
+
+from tfzoo.optimizers.factory import DEFAULT_LEARNING_RATES, create_optimizer, no_decay_variables
+from tfzoo.optimizers.schedules import WarmupCosine
+
+__all__ = ["create_optimizer", "no_decay_variables", "DEFAULT_LEARNING_RATES", "WarmupCosine"]

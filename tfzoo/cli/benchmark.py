@@ -1,0 +1,38 @@
+"""`tfzoo benchmark --model NAME`: parameters, FLOPs and inference images/s."""
+
+import json
+
+from absl import flags
+
+flags.DEFINE_string("model", "mobilenet_v3_large", "Registered model name.")
+flags.DEFINE_integer("batch_size", 32, "Batch size for the throughput measurement.")
+flags.DEFINE_integer("image_size", None, "Resolution (default: the model's).")
+flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
+flags.DEFINE_integer("iterations", 10, "Timed batches per repeat.")
+flags.DEFINE_boolean("xla", False, "Compile the forward pass with XLA.")
+flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
+FLAGS = flags.FLAGS
+
+
+def main(args):
+    from tfzoo.errors import UsageError
+    from tfzoo.models.registry import create_model, get_spec
+    from tfzoo.training.benchmark import count_flops, count_params, time_inference
+
+    if args:
+        raise UsageError(f"unexpected arguments {' '.join(args)}; benchmark takes flags only")
+    for key in ("batch_size", "iterations", "num_classes"):
+        if FLAGS[key].value < 1:
+            raise UsageError(f"--{key} must be a positive integer, got {FLAGS[key].value}")
+    spec = get_spec(FLAGS.model)
+    size = FLAGS.image_size or spec.input_size
+    model = create_model(spec.name, num_classes=FLAGS.num_classes, input_shape=(size, size, 3))
+    result = {"model": spec.name, "image_size": size, "batch_size": FLAGS.batch_size,
+              **count_params(model), "gflops": round(count_flops(model, size) / 1e9, 4)}
+    result["images_per_sec"] = round(time_inference(model, FLAGS.batch_size, size, xla=FLAGS.xla,
+                                                    iterations=FLAGS.iterations), 2)
+    if FLAGS.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:<18} {value}")

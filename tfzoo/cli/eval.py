@@ -1,0 +1,24 @@
+"""`tfzoo eval`: top-1 / top-5 of a run's model on a validation split."""
+
+import json
+
+from absl import flags
+
+from tfzoo.cli.flags import define_data_flags
+
+flags.DEFINE_string("run_dir", None, "Run directory written by `tfzoo train`.", required=True)
+flags.DEFINE_integer("batch_size", 64, "Evaluation batch size.")
+define_data_flags()
+flags.FLAGS.set_default("dataset", None)
+FLAGS = flags.FLAGS
+
+
+def main(args):
+    from tfzoo.errors import UsageError
+    from tfzoo.training import evaluate_run
+
+    if args:
+        raise UsageError(f"unexpected arguments {' '.join(args)}; eval takes flags only")
+    results = evaluate_run(FLAGS.run_dir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                           tfds_data_dir=FLAGS.tfds_data_dir, batch_size=FLAGS.batch_size)
+    print(json.dumps(results, indent=2))

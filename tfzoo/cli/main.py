@@ -1,0 +1,80 @@
+"""`tfzoo` command line: ``tfzoo VERB [flags]``.
+
+Each verb lives in its own module with absl flags (``--flagfile`` and
+``--helpfull`` work as usual). A user mistake (`UsageError`, a bad flag)
+prints one line on stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+VERBS = {
+    "list": ("tfzoo.cli.list_cmd", "list registered models: tfzoo list [PATTERN]"),
+    "train": ("tfzoo.cli.train", "train or resume a model: tfzoo train --model mobilenet_v3"),
+    "eval": ("tfzoo.cli.eval", "evaluate a run: tfzoo eval --run_dir RUN"),
+    "export": ("tfzoo.cli.export", "write a TF Serving SavedModel: tfzoo export --run_dir RUN --output DIR"),
+    "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
+    "benchmark": ("tfzoo.cli.benchmark", "params, FLOPs and images/s: tfzoo benchmark --model NAME"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: tfzoo VERB [flags]   (tfzoo VERB --help for a verb's flags)", "", "verbs:"]
+    lines += [f"  {verb:<10} {text}" for verb, (_, text) in VERBS.items()]
+    return "\n".join(lines)
+
+
+def fail(message: str, prog: str = "tfzoo") -> None:
+    """Prints one line on stderr and exits with code 2."""
+    message = " ".join(str(message).split())
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) would
+    # bury the one-line errors; TF_CPP_MIN_LOG_LEVEL=0 brings it back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tfzoo`` console script."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(usage())
+        sys.exit(0 if len(argv) >= 2 else 2)
+    verb = argv[1]
+    if verb not in VERBS:
+        fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)}")
+    _quiet_tensorflow()
+    from absl import app, flags
+
+    from tfzoo.errors import UsageError
+
+    module = importlib.import_module(VERBS[verb][0])
+    prog = f"tfzoo {verb}"
+
+    def parse(args):
+        try:
+            return flags.FLAGS(args)
+        except flags.Error as error:
+            fail(f"{error} (see `{prog} --help`)", prog)
+
+    def run(args):
+        try:
+            return module.main(args[1:])
+        except UsageError as error:
+            fail(str(error), prog)
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    app.run(run, argv=[prog] + argv[2:], flags_parser=parse)
+
+
+if __name__ == "__main__":
+    main()

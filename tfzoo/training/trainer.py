@@ -1,0 +1,233 @@
+"""The trainer: `train(TrainConfig)` and `evaluate_run(run_dir)`.
+
+Training runs `model.fit` inside a tf.distribute strategy scope with a
+warmup + cosine schedule, label-smoothed cross-entropy, top-1/top-5
+metrics, TensorBoard logs and an atomic checkpoint after every epoch.
+Re-running the same command resumes from the last finished epoch: the
+weights and the optimizer slots (including its step counter, which drives
+the schedule) come back from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from tfzoo import __version__
+from tfzoo.data import default_image_size, load_dataset
+from tfzoo.data.preprocessing import PreprocessConfig
+from tfzoo.errors import UsageError
+from tfzoo.models.registry import create_model, get_spec
+from tfzoo.optimizers import DEFAULT_LEARNING_RATES, WarmupCosine, create_optimizer
+from tfzoo.training.callbacks import EpochCheckpoint, Throughput
+from tfzoo.training.config import RESUME_KEYS, TrainConfig
+from tfzoo.training.strategy import create_strategy
+from tfzoo.utils.rundir import RunDir
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _check_resume(run: RunDir, config: TrainConfig) -> None:
+    """Refuses to resume a run directory that was started with different settings."""
+    if not run.has_config():
+        return
+    previous = run.read_config().get("train", {})
+    current = config.to_dict()
+    for key in RESUME_KEYS:
+        if key in previous and previous[key] != current[key]:
+            raise UsageError(
+                f"{run.path} holds a run with {key}={previous[key]!r}, not {current[key]!r}; "
+                "re-run with the original flags to resume, or pass a new --run_dir"
+            )
+
+
+def _preprocess_for(config: TrainConfig) -> PreprocessConfig:
+    spec = get_spec(config.model)
+    dataset = "folder" if config.data_dir else config.dataset
+    size = config.image_size or default_image_size(dataset) or spec.input_size
+    if size < spec.min_input_size:
+        raise UsageError(
+            f"--image_size {size} is too small for {spec.name}: it needs at least {spec.min_input_size} px"
+        )
+    return PreprocessConfig(image_size=size, crop_pct=spec.crop_pct, interpolation=spec.interpolation,
+                            mean=tuple(spec.mean), std=tuple(spec.std))
+
+
+def _model_overrides(config: TrainConfig) -> dict:
+    overrides = {}
+    if config.dropout is not None:
+        overrides["dropout"] = config.dropout
+    if config.drop_path_rate is not None:
+        overrides["drop_path_rate"] = config.drop_path_rate
+    return overrides
+
+
+def _one_hot(num_classes: int):
+    def fn(images, labels):
+        return images, tf.one_hot(labels, num_classes)
+    return fn
+
+
+def _compile(model: keras.Model, optimizer, num_classes: int, label_smoothing: float = 0.0, xla: bool = False):
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="top1"),
+            keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+        ],
+        jit_compile=xla,
+    )
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return verbose
+
+
+def train(config: TrainConfig) -> dict:
+    """Trains (or resumes) a run and returns its final metrics.
+
+    Raises:
+        UsageError: for settings a user can fix (unknown model or dataset,
+            bad sizes, a run directory started with other settings ...).
+    """
+    config.validate()
+    spec = get_spec(config.model)
+    run = RunDir(config.resolved_run_dir())
+    _check_resume(run, config)
+    preprocess = _preprocess_for(config)
+    overrides = _model_overrides(config)
+
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        keras.utils.set_random_seed(config.seed)
+        strategy = create_strategy(config.strategy)
+        data = load_dataset(
+            "folder" if config.data_dir else config.dataset,
+            preprocess=preprocess, batch_size=config.batch_size, data_dir=config.data_dir,
+            tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
+        )
+        if data.num_train < config.batch_size:
+            raise UsageError(
+                f"--batch_size {config.batch_size} is larger than the {data.num_train} training images; lower it"
+            )
+        steps = data.num_train // config.batch_size
+        if config.steps_per_epoch:
+            steps = min(steps, config.steps_per_epoch)
+        total_steps = steps * config.epochs
+        base_lr = config.learning_rate or DEFAULT_LEARNING_RATES[config.optimizer]
+
+        run_config = {
+            "tfzoo_version": __version__,
+            "model": spec.name,
+            "model_kwargs": overrides,
+            "num_classes": data.num_classes,
+            "class_names": list(data.class_names),
+            "dataset": data.name,
+            "preprocess": preprocess.to_dict(),
+            "train": config.to_dict(),
+        }
+        with strategy.scope():
+            model = create_model(spec.name, num_classes=data.num_classes,
+                                 input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+            schedule = WarmupCosine(base_lr, total_steps=total_steps,
+                                    warmup_steps=min(total_steps, round(config.warmup_epochs * steps)))
+            optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
+                                         weight_decay=config.weight_decay, momentum=config.momentum)
+            if config.precision == "mixed_float16":
+                optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+            _compile(model, optimizer, data.num_classes, config.label_smoothing, config.xla)
+
+            initial_epoch = 0
+            latest = run.latest_checkpoint()
+            if latest is not None:
+                initial_epoch, path = latest
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(path)
+        os.makedirs(run.path, exist_ok=True)
+        run.write_config(run_config)
+
+        val = data.val.map(_one_hot(data.num_classes))
+        if initial_epoch >= config.epochs:
+            _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it")
+        else:
+            if initial_epoch:
+                _say(f"Resuming {run.path} from epoch {initial_epoch} of {config.epochs} "
+                     f"({os.path.basename(latest[1])})")
+            else:
+                _say(f"Training {spec.name} on {data.name}: {data.num_train} train / {data.num_val} val images, "
+                     f"{data.num_classes} classes, {preprocess.image_size}px, batch {config.batch_size}, "
+                     f"{config.epochs} epochs, {strategy.num_replicas_in_sync} replica(s); run dir {run.path}")
+        throughput = Throughput(config.batch_size)
+        started = time.perf_counter()
+        if initial_epoch < config.epochs:
+            train_ds = data.train.map(_one_hot(data.num_classes)).repeat()
+            callbacks = [
+                EpochCheckpoint(run),
+                throughput,
+                keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
+            ]
+            model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                      validation_data=val, callbacks=callbacks, verbose=_verbosity(config.verbose))
+        results = model.evaluate(val, return_dict=True, verbose=0)
+        metrics = {
+            "model": spec.name,
+            "dataset": data.name,
+            "val_top1": float(results["top1"]),
+            "val_top5": float(results["top5"]),
+            "val_loss": float(results["loss"]),
+            "epochs_run": int(config.epochs),
+            "resumed_from_epoch": int(initial_epoch),
+            "train_images_per_sec": round(throughput.images_per_second, 2),
+            "train_seconds_this_session": round(time.perf_counter() - started, 2),
+            "global_batch_size": config.batch_size,
+            "image_size": preprocess.image_size,
+            "num_train": data.num_train,
+            "num_val": data.num_val,
+            "replicas": strategy.num_replicas_in_sync,
+            "precision": config.precision,
+        }
+        run.write_metrics(metrics)
+        _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
+             f"{config.epochs} epochs, {metrics['train_images_per_sec']:.0f} train images/s. "
+             f"Metrics: {run.metrics_file}")
+        return metrics
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def evaluate_run(run_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
+                 tfds_data_dir: str | None = None, batch_size: int = 64) -> dict:
+    """Evaluates a run's model on the validation split of its dataset (or another one).
+
+    Returns:
+        ``{"val_top1", "val_top5", "val_loss", "num_val"}``.
+    """
+    if batch_size < 1:
+        raise UsageError(f"--batch_size must be a positive integer, got {batch_size}")
+    run = RunDir(run_dir)
+    config = run.read_config()
+    model = run.load_model()
+    train_cfg = config.get("train", {})
+    data_dir = data_dir or (None if dataset else train_cfg.get("data_dir"))
+    dataset = dataset or train_cfg.get("dataset", "digits")
+    data = load_dataset("folder" if data_dir else dataset,
+                        preprocess=PreprocessConfig.from_dict(config["preprocess"]), batch_size=batch_size,
+                        data_dir=data_dir, tfds_data_dir=tfds_data_dir or train_cfg.get("tfds_data_dir"),
+                        seed=train_cfg.get("seed", 0))
+    if data.num_classes != config["num_classes"]:
+        raise UsageError(f"dataset {data.name} has {data.num_classes} classes but the model has "
+                         f"{config['num_classes']}")
+    _compile(model, "sgd", data.num_classes)
+    results = model.evaluate(data.val.map(_one_hot(data.num_classes)), return_dict=True, verbose=0)
+    return {"val_top1": float(results["top1"]), "val_top5": float(results["top5"]),
+            "val_loss": float(results["loss"]), "num_val": data.num_val, "dataset": data.name}
