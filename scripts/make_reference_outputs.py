@@ -1,0 +1,191 @@
+"""Records timm reference outputs for tests/models/test_reference_outputs.py.
+
+For each (tfzoo model, timm model) pair in `PAIRS`: build the timm model
+(random init, 1000 classes), overwrite every parameter and buffer with
+`tfzoo.convert.deterministic.deterministic_state_dict`, run it in eval mode on
+a seeded batch and write ``tests/reference_data/<tfzoo name>.npz`` with
+
+- ``images``: the input, NHWC float16 (the values both frameworks see; they
+  are rounded to float16 first, so storing them as float16 is exact),
+- ``logits``: timm's output before softmax, float32 ``[batch, 1000]``,
+- ``checksums``: ``sum(|value|)`` per state-dict entry, to tell a changed
+  weight generator from a changed model,
+- ``manifest``: JSON with the model names, the input size, the tool versions
+  and the state-dict keys and shapes the test regenerates the weights from.
+
+No weights are stored; each file is a few tens of KB.
+
+This is a developer tool; torch and timm are not tfzoo dependencies::
+
+    python -m venv /tmp/tvenv
+    /tmp/tvenv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+    /tmp/tvenv/bin/pip install --no-deps timm && /tmp/tvenv/bin/pip install pyyaml huggingface_hub safetensors pillow
+    /tmp/tvenv/bin/python scripts/make_reference_outputs.py [tfzoo_name ...]
+
+timm imports torchvision only for FrozenBatchNorm2d, data transforms and FX
+helpers, none of which these models use; when torchvision is missing a stub
+stands in for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import pathlib
+import platform
+import sys
+import types
+import zlib
+from typing import NamedTuple
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUTPUT_DIR = ROOT / "tests" / "reference_data"
+
+
+class Pair(NamedTuple):
+    """One tfzoo model and the timm model it must equal."""
+
+    timm_name: str
+    # 64 is the smallest side at which every stride-2 layer sees an even size
+    # (64, 32, 16, 8, 4), where PyTorch's symmetric padding and Keras "same"
+    # padding differ, and the last feature map is still 2x2, so global pooling
+    # averages more than one position.
+    input_size: int = 64
+    # Variance scale of the deterministic conv / linear weights; pick it so the
+    # printed logit RMS is O(1) and the input dependence is well above 0.05
+    # (see tfzoo/convert/deterministic.py).
+    weight_scale: float = 1.5
+
+
+PAIRS = {
+    "mobilenet_v3_large": Pair("mobilenetv3_large_100", weight_scale=1.4),
+    "mobilenet_v3_small": Pair("mobilenetv3_small_100", weight_scale=1.7),
+}
+MIN_INPUT_DEPENDENCE = 0.05
+BATCH = 2
+NUM_CLASSES = 1000
+
+
+def _load_deterministic():
+    """Imports tfzoo/convert/deterministic.py by path: importing the tfzoo package would need Keras."""
+    path = ROOT / "tfzoo" / "convert" / "deterministic.py"
+    spec = importlib.util.spec_from_file_location("_tfzoo_deterministic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _StubMeta(type):
+    """Any attribute of a stub class is another stub class (enum members, functions ...)."""
+
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        stub = _StubMeta(name, (), {})
+        setattr(cls, name, stub)
+        return stub
+
+
+class _StubModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        stub = _StubMeta(name, (), {})
+        setattr(self, name, stub)
+        return stub
+
+
+class _TorchvisionStub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] == "torchvision":
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return _StubModule(spec.name)
+
+    def exec_module(self, module):
+        module.__path__ = []
+
+
+def _import_timm():
+    if importlib.util.find_spec("torchvision") is None:
+        sys.meta_path.append(_TorchvisionStub())
+    import timm
+    import torch
+    return timm, torch
+
+
+def input_dependence(logits: np.ndarray) -> float:
+    """RMS difference between the samples' logits over the RMS logit: near 0 when biases dominate."""
+    return float(np.sqrt(np.mean((logits[0] - logits[1]) ** 2)) / np.sqrt(np.mean(logits ** 2)))
+
+
+def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
+    """Runs one timm model on deterministic weights and a seeded input; returns the npz arrays."""
+    timm_name, size, weight_scale = PAIRS[tfzoo_name]
+    model = timm.create_model(timm_name, pretrained=False, num_classes=NUM_CLASSES).eval()
+    state_dict = model.state_dict()
+    shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
+    values = deterministic.deterministic_state_dict(shapes, weight_scale=weight_scale)
+    model.load_state_dict({k: torch.from_numpy(v).to(state_dict[k].dtype) for k, v in values.items()}, strict=True)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), values[key], err_msg=f"{key} was not overwritten")
+
+    rng = np.random.default_rng(zlib.crc32(tfzoo_name.encode()))
+    images = rng.standard_normal((BATCH, size, size, 3)).astype(np.float16)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images.astype(np.float32).transpose(0, 3, 1, 2))).numpy()
+    if logits.shape != (BATCH, NUM_CLASSES) or not np.isfinite(logits).all():
+        raise RuntimeError(f"{timm_name}: unexpected output {logits.shape}, finite={np.isfinite(logits).all()}")
+    if input_dependence(logits) < MIN_INPUT_DEPENDENCE:
+        raise RuntimeError(f"{timm_name}: the logits barely depend on the input ({input_dependence(logits):.3g}); "
+                           "raise its weight_scale in PAIRS")
+
+    manifest = {
+        "tfzoo_model": tfzoo_name,
+        "timm_model": timm_name,
+        "num_classes": NUM_CLASSES,
+        "input_size": size,
+        "weight_scale": weight_scale,
+        "versions": {"timm": timm.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "state_dict": [[key, list(shape)] for key, shape in shapes.items()],
+    }
+    return {
+        "images": images,
+        "logits": logits.astype(np.float32),
+        "checksums": deterministic.checksums(values),
+        "manifest": np.array(json.dumps(manifest)),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help=f"tfzoo names (default: all of {sorted(PAIRS)})")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.models) - set(PAIRS))
+    if unknown:
+        parser.error(f"no timm pair for {unknown}; known: {sorted(PAIRS)}")
+
+    timm, torch = _import_timm()
+    torch.manual_seed(0)
+    deterministic = _load_deterministic()
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    for name in args.models or sorted(PAIRS):
+        arrays = make_reference(name, timm, torch, deterministic)
+        path = OUTPUT_DIR / f"{name}.npz"
+        np.savez_compressed(path, **arrays)
+        logits = arrays["logits"]
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.1f} KB, logit RMS "
+              f"{np.sqrt(np.mean(logits ** 2)):.3f}, max |logit| {np.abs(logits).max():.3f}, "
+              f"input dependence {input_dependence(logits):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""`load_dataset`: picks a source by name and builds its tf.data pipelines.
+
+Name forms:
+
+- ``"digits"`` (default): scikit-learn's embedded 8x8 digits, no download.
+- ``"folder"``, or any name together with ``data_dir``: an image folder;
+  ``"folder:/path"`` (the `DatasetBundle.name` of a folder) names its path.
+- ``"tfds:NAME"`` (``"tfds:NAME/CONFIG"``, ``"tfds:NAME:VERSION"``): a
+  TensorFlow Datasets dataset prepared under ``tfds_data_dir``.
+"""
+
+from __future__ import annotations
+
+from tfzoo.data import digits, folder, tfds_source
+from tfzoo.data.pipeline import DatasetBundle, build_bundle
+from tfzoo.data.preprocessing import PreprocessConfig
+from tfzoo.errors import UsageError
+
+DATASET_NAMES_HELP = (
+    'Dataset: "digits" (embedded 8x8 handwritten digits, no download), "folder" with --data_dir '
+    "(DIR/<class>/<image>, or DIR/train/<class>/... with DIR/val/<class>/...), or \"tfds:NAME[/CONFIG]\" "
+    "(TensorFlow Datasets prepared under --tfds_data_dir; --tfds_download fetches it)."
+)
+
+
+def default_image_size(name: str) -> int | None:
+    """Native resolution of a dataset: 32 for ``"digits"``, None otherwise.
+
+    None means the caller should use the model's default input size.
+    """
+    return digits.IMAGE_SIZE if name == digits.NAME else None
+
+
+def load_dataset(
+    name: str = "digits",
+    *,
+    preprocess: PreprocessConfig,
+    batch_size: int,
+    data_dir: str | None = None,
+    tfds_data_dir: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    input_context=None,
+) -> DatasetBundle:
+    """Builds the train and validation pipelines of a dataset.
+
+    Args:
+        name: ``"digits"``, ``"folder"``, ``"folder:/path"`` or
+            ``"tfds:NAME"``; any name other than ``tfds:...`` reads the image
+            folder `data_dir` when given.
+        preprocess: Image size, augmentation and normalization settings.
+        batch_size: Batch size of this input pipeline. With `input_context`,
+            pass the per-pipeline batch (e.g.
+            ``input_context.get_per_replica_batch_size(global_batch)`` times
+            the replicas the pipeline feeds); it is used unchanged.
+        data_dir: Image-folder root.
+        tfds_data_dir: TFDS data directory (None: TFDS's default).
+        download: Let TFDS download and prepare missing data (network).
+        seed: Seed of the train/val split and the train shuffle order.
+        val_fraction: Held-out fraction when the source has no val split.
+        input_context: Optional `tf.distribute.InputContext`. Train and val
+            are sharded with ``dataset.shard(num_input_pipelines,
+            input_pipeline_id)`` before shuffling and decoding (file paths for
+            folders, examples otherwise), so pipelines see disjoint data;
+            ``num_train``/``num_val`` still count the whole splits.
+
+    Returns:
+        A `DatasetBundle`.
+
+    Raises:
+        UsageError: Unknown name, bad folder or unprepared TFDS data.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be positive, got {batch_size}")
+    if name.startswith(tfds_source.PREFIX):
+        if data_dir:
+            raise UsageError(f"data_dir is for image folders; pass tfds_data_dir for {name!r}")
+        tfds_name = name[len(tfds_source.PREFIX):]
+        if not tfds_name:
+            raise UsageError(f"missing dataset name after 'tfds:'; {DATASET_NAMES_HELP}")
+        source = tfds_source.tfds_source(
+            tfds_name,
+            data_dir=tfds_data_dir,
+            download=download,
+            val_fraction=val_fraction,
+            seed=seed,
+            shuffle_files=input_context is None,
+        )
+    elif name.startswith(folder.PREFIX) and not data_dir:
+        source = folder.folder_source(name[len(folder.PREFIX):], val_fraction=val_fraction, seed=seed)
+    elif data_dir or name == "folder":
+        if not data_dir:
+            raise UsageError(f"dataset 'folder' needs data_dir; {folder.LAYOUT_HELP}")
+        source = folder.folder_source(data_dir, val_fraction=val_fraction, seed=seed)
+    elif name == digits.NAME:
+        source = digits.digits_source(preprocess.image_size, val_fraction=val_fraction, seed=seed)
+    else:
+        raise UsageError(f"unknown dataset {name!r}. {DATASET_NAMES_HELP}")
+    return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context)

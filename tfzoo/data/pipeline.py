@@ -1,0 +1,174 @@
+"""Turns a source's examples into batched, augmented, normalized tf.data pipelines.
+
+Every source (embedded digits, image folders, TFDS) hands over a `Source`:
+unbatched ``(item, label)`` datasets for train and val plus a `decode`
+function that turns an item (an image, encoded bytes or a file path) into a
+``[H, W, C]`` image in 0..255. This module then applies the same recipe to all
+of them, so preprocessing never depends on where the pixels came from:
+
+- train: shard -> shuffle (seeded, reshuffled every epoch) -> decode +
+  `train_transform` (parallel, non-deterministic order) -> batch
+  (``drop_remainder=True``) -> `normalize` -> prefetch.
+- val: shard -> decode + `eval_transform` (parallel, order kept) -> batch
+  (``drop_remainder=False``) -> `normalize` -> prefetch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import tensorflow as tf
+
+from tfzoo.data.preprocessing import PreprocessConfig, eval_transform, normalize, train_transform
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# Shuffle buffers hold source items (pixels, encoded bytes or paths); this caps
+# the memory of sources whose items are large (TFDS encoded images).
+MAX_SHUFFLE_BUFFER = 10_000
+
+
+@dataclasses.dataclass
+class DatasetBundle:
+    """The train and validation pipelines of one dataset, with its metadata.
+
+    Attributes:
+        name: Canonical source name: ``"digits"``, ``"folder:/abs/path"`` or
+            ``"tfds:NAME"``.
+        train: Batches of ``(images, labels)``: float32 ``[B, S, S, 3]``
+            normalized with `preprocessing.normalize`, int32 ``[B]``. One pass
+            per epoch, reshuffled every epoch, ``drop_remainder=True``.
+        val: Same shapes, `eval_transform`, fixed order, ``drop_remainder=False``.
+        num_classes: Number of classes.
+        class_names: Class names, indexed by label.
+        num_train: Training examples in the whole split (before sharding).
+        num_val: Validation examples in the whole split (before sharding).
+        skipped_files: Unreadable files skipped by the folder source.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    num_classes: int
+    class_names: list[str]
+    num_train: int
+    num_val: int
+    skipped_files: int = 0
+
+
+@dataclasses.dataclass
+class Source:
+    """Unbatched examples of one dataset, as a source module produces them.
+
+    Attributes:
+        name: Canonical source name (see `DatasetBundle.name`).
+        train: Unshuffled ``(item, label)`` examples; integer scalar labels.
+        val: ``(item, label)`` examples in their evaluation order.
+        decode: Maps one item to a ``[H, W, C]`` uint8 or float image in 0..255.
+        class_names: Class names, indexed by label.
+        num_train: Number of train examples.
+        num_val: Number of val examples.
+        skipped_files: Unreadable files left out.
+        shuffle_buffer: Preferred train shuffle buffer (capped at
+            `MAX_SHUFFLE_BUFFER` and at the shard size).
+    """
+
+    name: str
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    decode: Callable[[tf.Tensor], tf.Tensor]
+    class_names: list[str]
+    num_train: int
+    num_val: int
+    skipped_files: int = 0
+    shuffle_buffer: int = MAX_SHUFFLE_BUFFER
+
+
+def shard(dataset: tf.data.Dataset, input_context) -> tf.data.Dataset:
+    """Keeps this input pipeline's share of `dataset` (every n-th element).
+
+    Args:
+        dataset: Unshuffled dataset, so that pipelines get disjoint shares.
+        input_context: A `tf.distribute.InputContext` or None (no sharding).
+    """
+    if input_context is None or input_context.num_input_pipelines <= 1:
+        return dataset
+    return dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+
+def shard_size(num_examples: int, input_context) -> int:
+    """Number of examples that `shard` leaves to this pipeline."""
+    if input_context is None or input_context.num_input_pipelines <= 1:
+        return num_examples
+    count, index = input_context.num_input_pipelines, input_context.input_pipeline_id
+    return num_examples // count + (1 if index < num_examples % count else 0)
+
+
+def build_bundle(
+    source: Source,
+    preprocess: PreprocessConfig,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    input_context=None,
+) -> DatasetBundle:
+    """Builds the train and val pipelines of `source`.
+
+    Args:
+        source: Unbatched examples and their decoder.
+        preprocess: Image size, augmentation and normalization settings.
+        batch_size: Batch size of this input pipeline (the caller divides a
+            global batch between pipelines when it shards).
+        seed: Seed of the training shuffle order.
+        input_context: Optional `tf.distribute.InputContext`; when given, both
+            splits are sharded with ``dataset.shard(num_input_pipelines,
+            input_pipeline_id)`` before shuffling and decoding.
+
+    Returns:
+        The `DatasetBundle`.
+
+    Note:
+        When this pipeline's share of the train split is smaller than
+        `batch_size`, ``train`` yields no batch (``drop_remainder=True``); a
+        trainer should check ``num_train`` first. It is not an error here,
+        because evaluation uses only ``val`` and may use any batch size.
+    """
+    train_count = shard_size(source.num_train, input_context)
+    decode = source.decode
+
+    def train_map(item, label):
+        return train_transform(decode(item), preprocess), tf.cast(label, tf.int32)
+
+    def val_map(item, label):
+        return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
+
+    def normalize_batch(images, labels):
+        return normalize(images, preprocess), labels
+
+    buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
+    train = (
+        shard(source.train, input_context)
+        .shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+        .map(train_map, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .batch(batch_size, drop_remainder=True)
+        .map(normalize_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .prefetch(AUTOTUNE)
+    )
+    val = (
+        shard(source.val, input_context)
+        .map(val_map, num_parallel_calls=AUTOTUNE)
+        .batch(batch_size, drop_remainder=False)
+        .map(normalize_batch, num_parallel_calls=AUTOTUNE)
+        .prefetch(AUTOTUNE)
+    )
+    return DatasetBundle(
+        name=source.name,
+        train=train,
+        val=val,
+        num_classes=len(source.class_names),
+        class_names=list(source.class_names),
+        num_train=source.num_train,
+        num_val=source.num_val,
+        skipped_files=source.skipped_files,
+    )

@@ -1,0 +1,193 @@
+"""Top-k predictions for image files, from an exported SavedModel or a training run.
+
+Two kinds of source give the same answer for the same weights:
+
+- a SavedModel written by `tfzoo.export.saved_model.export_saved_model` (a
+  version directory holding ``saved_model.pb``, or a model base dir, for which
+  the highest version is used): the encoded files go through its
+  ``predict_images`` signature, so preprocessing is exactly the served graph's;
+- a tfzoo run directory (``run.json`` + ``model.keras``): the files are
+  preprocessed eagerly with the same functions (`decode_image`,
+  `eval_transform`, `normalize`) and the preprocessing recorded in run.json.
+
+Either way the model's output becomes probabilities (a softmax is applied to
+logits) and the top-k is taken in NumPy, ties going to the lower class index
+as in `tf.math.top_k`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfzoo.data.preprocessing import PreprocessConfig, decode_image, eval_transform, normalize
+from tfzoo.errors import UsageError
+from tfzoo.export.saved_model import (
+    latest_saved_model,
+    outputs_probabilities,
+    probabilities_from_outputs,
+    read_export_metadata,
+)
+from tfzoo.utils.rundir import RunDir
+
+BATCH_SIZE = 32
+
+
+class Predictor:
+    """A loaded model that maps encoded image files to class probabilities.
+
+    Attributes:
+        source: The resolved directory the model was loaded from.
+        class_names: K class names, or None when the source records none.
+        preprocess: The preprocessing applied to each image (None for a
+            SavedModel without tfzoo metadata; its graph still preprocesses).
+    """
+
+    def __init__(self, source: str, class_names: list[str] | None, preprocess: PreprocessConfig | None,
+                 probabilities_fn, keep_alive=None):
+        self.source = source
+        self.class_names = class_names
+        self.preprocess = preprocess
+        self._probabilities_fn = probabilities_fn
+        self._keep_alive = keep_alive  # a revived SavedModel must outlive its signature functions
+
+    def probabilities(self, encoded_images: list[bytes]) -> np.ndarray:
+        """float32 [N, K] probabilities for N encoded, already validated images."""
+        chunks = [
+            self._probabilities_fn(encoded_images[start:start + BATCH_SIZE])
+            for start in range(0, len(encoded_images), BATCH_SIZE)
+        ]
+        return np.concatenate(chunks, axis=0) if chunks else np.zeros([0, 0], np.float32)
+
+
+def _saved_model_predictor(version_dir: str) -> Predictor:
+    loaded = tf.saved_model.load(version_dir)
+    if "predict_images" not in loaded.signatures:
+        raise UsageError(
+            f"{version_dir} is a SavedModel without a predict_images signature; export it with `tfzoo export`"
+        )
+    signature = loaded.signatures["predict_images"]
+    metadata = read_export_metadata(version_dir) or {}
+    preprocess = PreprocessConfig.from_dict(metadata["preprocess"]) if "preprocess" in metadata else None
+
+    def probabilities_fn(encoded):
+        outputs = signature(image_bytes=tf.constant(encoded, dtype=tf.string))
+        return outputs["probabilities"].numpy()
+
+    return Predictor(version_dir, metadata.get("class_names"), preprocess, probabilities_fn, keep_alive=loaded)
+
+
+def _run_dir_predictor(run_dir: RunDir) -> Predictor:
+    config = run_dir.read_config()
+    if "preprocess" not in config:
+        raise UsageError(f"{run_dir.config_file} records no preprocessing (key 'preprocess'); re-run `tfzoo train`")
+    preprocess = PreprocessConfig.from_dict(config["preprocess"])
+    model = run_dir.load_model()
+    num_classes = int(model.output_shape[-1])
+    class_names = config.get("class_names")
+    if class_names is not None and len(class_names) != num_classes:
+        raise UsageError(
+            f"{run_dir.config_file} lists {len(class_names)} class names but the model has {num_classes} classes"
+        )
+    apply_softmax = not outputs_probabilities(model)
+
+    def probabilities_fn(encoded):
+        pixels = tf.stack([eval_transform(decode_image(tf.constant(data)), preprocess) for data in encoded])
+        outputs = model(normalize(pixels, preprocess), training=False)
+        return probabilities_from_outputs(outputs, apply_softmax).numpy()
+
+    return Predictor(run_dir.path, class_names, preprocess, probabilities_fn)
+
+
+def resolve_source(source: str) -> tuple[str, str]:
+    """Classifies a model source.
+
+    Returns:
+        ``("saved_model", version_dir)`` or ``("run_dir", run_dir)``.
+
+    Raises:
+        UsageError: if `source` does not exist or is neither kind.
+    """
+    path = os.path.abspath(os.path.expanduser(os.fspath(source)))
+    if not os.path.isdir(path):
+        raise UsageError(f"model source not found: {source} (pass a run directory or an exported SavedModel)")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return "saved_model", path
+    if os.path.isfile(os.path.join(path, "run.json")):
+        return "run_dir", path
+    latest = latest_saved_model(path)
+    if latest:
+        return "saved_model", latest
+    raise UsageError(
+        f"{source} is neither a tfzoo run directory (no run.json) nor an exported SavedModel "
+        "(no saved_model.pb, and no numbered version directory holding one)"
+    )
+
+
+def load_predictor(source: str) -> Predictor:
+    """Loads a SavedModel export or a run directory for prediction (see `resolve_source`)."""
+    kind, path = resolve_source(source)
+    return _saved_model_predictor(path) if kind == "saved_model" else _run_dir_predictor(RunDir(path))
+
+
+def read_images(image_paths: list[str]) -> list[bytes]:
+    """Reads image files and checks that each one decodes.
+
+    Raises:
+        UsageError: naming the first file that is missing or not a decodable image.
+    """
+    for path in image_paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"image file not found: {path}")
+    encoded = []
+    for path in image_paths:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        try:
+            decode_image(tf.constant(data))
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            raise UsageError(f"cannot decode image {path}: not a JPEG, PNG, GIF or BMP file, or corrupt") from None
+        encoded.append(data)
+    return encoded
+
+
+def top_k_entries(probabilities: np.ndarray, class_names: list[str] | None, top_k: int) -> list[dict]:
+    """The `top_k` highest classes of one probability row as ``{"class", "name", "score"}`` dicts."""
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    return [
+        {"class": int(index), "name": class_names[index] if class_names else None, "score": float(probabilities[index])}
+        for index in order
+    ]
+
+
+def predict_files(source: str, image_paths: list[str], top_k: int = 5) -> list[dict]:
+    """Predicts the top-k classes of image files.
+
+    Args:
+        source: An exported SavedModel (version dir or model base dir) or a
+            tfzoo run directory.
+        image_paths: Encoded image files (JPEG, PNG, GIF, BMP).
+        top_k: Number of classes per image (capped at the class count).
+
+    Returns:
+        One ``{"path": str, "top_k": [{"class": int, "name": str | None,
+        "score": float}, ...]}`` per image, in input order, best class first.
+
+    Raises:
+        UsageError: for a missing or undecodable image, a source that is
+            neither kind, or `top_k` < 1.
+    """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise UsageError(f"top_k must be a positive integer, got {top_k!r}")
+    resolve_source(source)  # fail on a bad source before reading any image
+    encoded = read_images(list(image_paths))
+    if not encoded:
+        return []
+    predictor = load_predictor(source)
+    probabilities = predictor.probabilities(encoded)
+    return [
+        {"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k)}
+        for path, row in zip(image_paths, probabilities)
+    ]
