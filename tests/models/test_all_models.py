@@ -80,3 +80,15 @@ def test_headless_features_and_pooling():
         pooled.set_weights(features.get_weights())
         x = np.random.default_rng(1).normal(size=(1, 64, 64, 3)).astype("float32")
         np.testing.assert_allclose(pooled(x).numpy(), op(features(x).numpy(), axis=(1, 2)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_features_only_strides(name):
+    size = 64
+    model = tfzoo.create_model(name, features_only=True, input_shape=(size, size, 3))
+    x = np.zeros((1, size, size, 3), "float32")
+    outputs = model(x)
+    strides = tfzoo.model_info(name)["feature_strides"]
+    assert strides == (4, 8, 16, 32)
+    for stride in strides:
+        assert tuple(outputs[f"stride_{stride}"].shape[1:3]) == (size // stride, size // stride)

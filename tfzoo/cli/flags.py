@@ -24,9 +24,11 @@ def define_train_flags() -> None:
     define_data_flags()
     flags.DEFINE_string("run_dir", None, "Run directory (default runs/<model>-<dataset>). Re-running the same "
                         "command resumes from its last finished epoch.")
-    flags.DEFINE_integer("epochs", _D.epochs, "Total training epochs.")
+    flags.DEFINE_integer("epochs", None, "Total training epochs (default: the dataset's recipe, e.g. 40 for "
+                         "digits, else 30).")
     flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas).")
-    flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: 1e-3 for adam/adamw, 0.1 for sgd).")
+    flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the dataset's recipe, e.g. 3e-3 for "
+                       "digits, else 1e-3 for adam/adamw and 0.1 for sgd).")
     flags.DEFINE_enum("optimizer", _D.optimizer, OPTIMIZERS, "Optimizer.")
     flags.DEFINE_float("weight_decay", _D.weight_decay, "Decoupled weight decay (biases and norm parameters excluded).")
     flags.DEFINE_float("momentum", _D.momentum, "Momentum for sgd / nesterov.")
@@ -34,6 +36,10 @@ def define_train_flags() -> None:
     flags.DEFINE_float("label_smoothing", _D.label_smoothing, "Label smoothing of the cross-entropy loss.")
     flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, e.g. 32 for digits, "
                          "else the model's).")
+    flags.DEFINE_float("crop_scale_min", None, "Smallest random-resized-crop area fraction (default: the "
+                       "dataset's recipe, e.g. 0.5 for digits, else 0.08).")
+    flags.DEFINE_boolean("hflip", None, "Random horizontal flips (default: the dataset's recipe, off for "
+                         "digits, else on); --nohflip turns them off.")
     flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "Numeric precision policy.")
     flags.DEFINE_boolean("xla", _D.xla, "Compile the training step with XLA.")
     flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "tf.distribute strategy; auto = mirrored on >1 GPU.")
@@ -49,7 +55,8 @@ def train_config_from_flags() -> TrainConfig:
         tfds_download=FLAGS.tfds_download, run_dir=FLAGS.run_dir, epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, optimizer=FLAGS.optimizer,
         weight_decay=FLAGS.weight_decay, momentum=FLAGS.momentum, warmup_epochs=FLAGS.warmup_epochs,
-        label_smoothing=FLAGS.label_smoothing, image_size=FLAGS.image_size, precision=FLAGS.precision,
+        label_smoothing=FLAGS.label_smoothing, image_size=FLAGS.image_size, crop_scale_min=FLAGS.crop_scale_min,
+        hflip=FLAGS.hflip, precision=FLAGS.precision,
         xla=FLAGS.xla, strategy=FLAGS.strategy, dropout=FLAGS.dropout, drop_path_rate=FLAGS.drop_path_rate,
         seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
     )

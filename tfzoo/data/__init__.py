@@ -10,7 +10,7 @@ Modules: `pipeline` (shared batching recipe, `DatasetBundle`), `digits`,
 splits), `loader` (`load_dataset`), `preprocessing` (image transforms).
 """
 
-from tfzoo.data.loader import DATASET_NAMES_HELP, default_image_size, load_dataset
+from tfzoo.data.loader import DATASET_NAMES_HELP, dataset_defaults, default_image_size, load_dataset
 from tfzoo.data.pipeline import DatasetBundle
 
-__all__ = ["DATASET_NAMES_HELP", "DatasetBundle", "default_image_size", "load_dataset"]
+__all__ = ["DATASET_NAMES_HELP", "DatasetBundle", "dataset_defaults", "default_image_size", "load_dataset"]

@@ -23,6 +23,14 @@ DATASET_NAMES_HELP = (
 )
 
 
+def dataset_defaults(name: str) -> dict:
+    """Training defaults a dataset recommends (image_size, epochs, learning_rate, crop_scale_min, hflip).
+
+    Empty for datasets without a recipe; the trainer then uses generic defaults.
+    """
+    return dict(digits.RECIPE) if name == digits.NAME else {}
+
+
 def default_image_size(name: str) -> int | None:
     """Native resolution of a dataset: 32 for ``"digits"``, None otherwise.
 

@@ -61,6 +61,7 @@ ARCHITECTURES = {
             [Block("cn", 1, 1, 1, 1, 960, 0, HS)],
         ],
         num_features=1280,
+        features=((4, "blocks_1_1_add"), (8, "blocks_2_2_add"), (16, "blocks_4_1_add"), (32, "blocks_6_0_bn1_act")),
     ),
     "small": dict(
         stages=[
@@ -72,6 +73,7 @@ ARCHITECTURES = {
             [Block("cn", 1, 1, 1, 1, 576, 0, HS)],
         ],
         num_features=1024,
+        features=((4, "blocks_1_1_add"), (8, "blocks_2_2_add"), (16, "blocks_3_1_add"), (32, "blocks_5_0_bn1_act")),
     ),
 }
 
@@ -202,4 +204,5 @@ for _name, (_variant, _width, _params, _interp, _aliases, _ref) in VARIANTS.item
         min_input_size=MIN_INPUT_SIZE,
         interpolation=_interp,
         aliases=_aliases,
+        feature_layers=ARCHITECTURES[_variant]["features"],
     ))

@@ -40,6 +40,9 @@ class ModelSpec:
         mean: Per-channel mean, in 0..1 units.
         std: Per-channel standard deviation, in 0..1 units.
         aliases: Other names that resolve to this variant.
+        feature_layers: ``(stride, layer_name)`` pairs: the layers whose
+            outputs are the last feature maps at strides 4, 8, 16 and 32,
+            used by ``create_model(..., features_only=True)``.
     """
 
     name: str
@@ -57,6 +60,7 @@ class ModelSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     aliases: tuple = ()
+    feature_layers: tuple = ()
 
     def info(self) -> dict:
         """Returns the public metadata as a plain dict (no builder)."""
@@ -74,6 +78,7 @@ class ModelSpec:
             "mean": tuple(self.mean),
             "std": tuple(self.std),
             "aliases": tuple(self.aliases),
+            "feature_strides": tuple(stride for stride, _ in self.feature_layers),
         }
 
 
@@ -154,6 +159,7 @@ def create_model(
     include_top: bool = True,
     pooling: str | None = None,
     weights: str | None = None,
+    features_only: bool = False,
     **overrides: Any,
 ):
     """Builds a registered model.
@@ -165,6 +171,9 @@ def create_model(
         include_top: Whether to include the classifier head.
         pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
         weights: Path of a local ``.keras`` or ``.weights.h5`` file, or None.
+        features_only: Return a backbone whose outputs are a dict of the
+            stage outputs at strides 4/8/16/32 (keys ``"stride_4"`` ...),
+            for detection and segmentation heads.
         **overrides: Family-specific builder arguments (``dropout``,
             ``drop_path_rate``, ``width_multiplier`` ...).
 
@@ -177,6 +186,8 @@ def create_model(
     kwargs.update(overrides)
     if input_shape is None:
         input_shape = (spec.input_size, spec.input_size, 3)
+    if features_only:
+        return _feature_extractor(spec, input_shape, weights, kwargs)
     return spec.builder(
         num_classes=num_classes,
         input_shape=input_shape,
@@ -185,3 +196,13 @@ def create_model(
         weights=weights,
         **kwargs,
     )
+
+
+def _feature_extractor(spec: ModelSpec, input_shape, weights, kwargs):
+    import keras
+
+    if not spec.feature_layers:
+        raise UsageError(f"{spec.name} does not support features_only")
+    backbone = spec.builder(include_top=False, pooling=None, input_shape=input_shape, weights=weights, **kwargs)
+    outputs = {f"stride_{stride}": backbone.get_layer(layer).output for stride, layer in spec.feature_layers}
+    return keras.Model(backbone.inputs, outputs, name=f"{backbone.name}_features")

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfzoo import __version__
-from tfzoo.data import default_image_size, load_dataset
+from tfzoo.data import dataset_defaults, load_dataset
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 from tfzoo.models.registry import create_model, get_spec
@@ -47,16 +47,26 @@ def _check_resume(run: RunDir, config: TrainConfig) -> None:
             )
 
 
-def _preprocess_for(config: TrainConfig) -> PreprocessConfig:
+def _resolve(config: TrainConfig) -> TrainConfig:
+    """Fills unset fields from the dataset's recipe, the model's input size and generic defaults."""
+    config.validate()
     spec = get_spec(config.model)
     dataset = "folder" if config.data_dir else config.dataset
-    size = config.image_size or default_image_size(dataset) or spec.input_size
+    defaults = dataset_defaults(dataset)
+    defaults.setdefault("image_size", spec.input_size)
+    return config.resolved(defaults, DEFAULT_LEARNING_RATES[config.optimizer]).validate()
+
+
+def _preprocess_for(config: TrainConfig) -> PreprocessConfig:
+    spec = get_spec(config.model)
+    size = config.image_size
     if size < spec.min_input_size:
         raise UsageError(
             f"--image_size {size} is too small for {spec.name}: it needs at least {spec.min_input_size} px"
         )
     return PreprocessConfig(image_size=size, crop_pct=spec.crop_pct, interpolation=spec.interpolation,
-                            mean=tuple(spec.mean), std=tuple(spec.std))
+                            mean=tuple(spec.mean), std=tuple(spec.std), scale=(config.crop_scale_min, 1.0),
+                            hflip=bool(config.hflip))
 
 
 def _model_overrides(config: TrainConfig) -> dict:
@@ -99,7 +109,7 @@ def train(config: TrainConfig) -> dict:
         UsageError: for settings a user can fix (unknown model or dataset,
             bad sizes, a run directory started with other settings ...).
     """
-    config.validate()
+    config = _resolve(config)
     spec = get_spec(config.model)
     run = RunDir(config.resolved_run_dir())
     _check_resume(run, config)
@@ -124,7 +134,7 @@ def train(config: TrainConfig) -> dict:
         if config.steps_per_epoch:
             steps = min(steps, config.steps_per_epoch)
         total_steps = steps * config.epochs
-        base_lr = config.learning_rate or DEFAULT_LEARNING_RATES[config.optimizer]
+        base_lr = config.learning_rate
 
         run_config = {
             "tfzoo_version": __version__,
