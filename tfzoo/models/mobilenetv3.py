@@ -73,7 +73,7 @@ ARCHITECTURES = {
             [Block("cn", 1, 1, 1, 1, 576, 0, HS)],
         ],
         num_features=1024,
-        features=((4, "blocks_1_1_add"), (8, "blocks_2_2_add"), (16, "blocks_3_1_add"), (32, "blocks_5_0_bn1_act")),
+        features=((4, "blocks_0_0_bn2"), (8, "blocks_1_1_add"), (16, "blocks_3_1_add"), (32, "blocks_5_0_bn1_act")),
     ),
 }
 
