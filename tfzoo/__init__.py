@@ -1,14 +1,33 @@
 """tfzoo: a Keras 3 / TensorFlow model zoo for image classification.
 
-The public entry points are the registry functions re-exported here
-(`create_model`, `list_models`, `model_info`) and the family builders in
-`tfzoo.models`.
+The public entry points are the registry functions (`create_model`,
+`list_models`, `model_info`), `tfzoo.models` with the family builders, and
+`UsageError`. They load on first use, so `import tfzoo` stays cheap and the
+command line can start TensorFlow on its own terms.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from tfzoo import models  # noqa: E402  (registers every family)
-from tfzoo.errors import UsageError  # noqa: E402
-from tfzoo.models.registry import create_model, list_models, model_info  # noqa: E402
+_LAZY = {
+    "create_model": "tfzoo.models.registry",
+    "list_models": "tfzoo.models.registry",
+    "model_info": "tfzoo.models.registry",
+    "UsageError": "tfzoo.errors",
+}
 
 __all__ = ["create_model", "list_models", "model_info", "models", "UsageError", "__version__"]
+
+
+def __getattr__(name):
+    if name == "models":
+        return importlib.import_module("tfzoo.models")
+    if name in _LAZY:
+        importlib.import_module("tfzoo.models")  # registers every family
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfzoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 
 VERBS = {
     "list": ("tfzoo.cli.list_cmd", "list registered models: tfzoo list [PATTERN]"),
@@ -34,11 +35,33 @@ def fail(message: str, prog: str = "tfzoo") -> None:
     sys.exit(2)
 
 
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) would
-    # bury the one-line errors; TF_CPP_MIN_LOG_LEVEL=0 brings it back.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow without its C++ start-up chatter on stderr.
+
+    TensorFlow 2.21 logs oneDNN and CUDA probing lines while it loads, before
+    its logging honours TF_CPP_MIN_LOG_LEVEL, and they would bury a one-line
+    error. Unless the user set TF_CPP_MIN_LOG_LEVEL (e.g. 0 to debug), the
+    import runs with stderr captured; the capture is replayed if it fails.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        import tensorflow  # noqa: F401
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    tensorflow.get_logger().setLevel("ERROR")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     verb = argv[1]
     if verb not in VERBS:
         fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)}")
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     from absl import app, flags
 
     from tfzoo.errors import UsageError

@@ -187,7 +187,7 @@ def train(config: TrainConfig) -> dict:
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
             ]
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                      validation_data=val, callbacks=callbacks, verbose=_verbosity(config.verbose))
+                      validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
         results = model.evaluate(val, return_dict=True, verbose=0)
         metrics = {
             "model": spec.name,
