@@ -146,3 +146,9 @@ def test_kill_then_rerun_resumes(tmp_path):
         metrics = json.load(handle)
     assert metrics["epochs_run"] == 8 and metrics["resumed_from_epoch"] == epochs_done
     assert not [p for p in run_dir.rglob(".tmp*")], "a temporary file survived"
+
+
+def test_flagfile_is_read(tmp_path):
+    flagfile = tmp_path / "train.flags"
+    flagfile.write_text("--model=mobilenet_v3_lrge\n--epochs=1\n")
+    assert_one_line_usage_error(tfzoo("train", f"--flagfile={flagfile}", cwd=tmp_path), "mobilenet_v3_large")

@@ -93,3 +93,17 @@ def test_resume_refuses_different_settings(finished_run):
 def test_bad_settings_raise_usage_errors(tmp_path, overrides, message):
     with pytest.raises(UsageError, match=message):
         train(tiny_config(tmp_path / "bad", **overrides))
+
+
+@pytest.mark.parametrize("overrides", [{"precision": "mixed_bfloat16"}, {"strategy": "mirrored"},
+                                       {"optimizer": "sgd", "learning_rate": 0.05}])
+def test_precision_strategy_and_optimizer_options_train(tmp_path, overrides):
+    import keras
+
+    metrics = train(tiny_config(tmp_path / "opt", epochs=1, steps_per_epoch=2, **overrides))
+    assert np.isfinite(metrics["val_loss"]) and metrics["epochs_run"] == 1
+    assert keras.mixed_precision.global_policy().name == "float32", "the global policy leaked out of train()"
+    model = RunDir(str(tmp_path / "opt")).load_model()
+    expected = overrides.get("precision", "float32")
+    assert model.get_layer("conv_stem").dtype_policy.name == expected
+    assert model.get_layer("predictions").dtype_policy.name == "float32"

@@ -24,5 +24,6 @@ def main(args):
     config = run.read_config()
     model = run.load_model()
     path = export_saved_model(model, FLAGS.output, preprocess=PreprocessConfig.from_dict(config["preprocess"]),
-                              class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite)
+                              class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite,
+                              model_name=config["model"])
     print(f"Exported {config['model']} to {path} (signatures: serving_default, predict_images)")

@@ -10,6 +10,7 @@ the schedule) come back from the newest checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -54,6 +55,7 @@ def _resolve(config: TrainConfig) -> TrainConfig:
     dataset = "folder" if config.data_dir else config.dataset
     defaults = dataset_defaults(dataset)
     defaults.setdefault("image_size", spec.input_size)
+    config = dataclasses.replace(config, model=spec.name)  # an alias names the same run
     return config.resolved(defaults, DEFAULT_LEARNING_RATES[config.optimizer]).validate()
 
 
