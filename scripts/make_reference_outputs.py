@@ -65,6 +65,21 @@ class Pair(NamedTuple):
 PAIRS = {
     "mobilenet_v3_large": Pair("mobilenetv3_large_100", weight_scale=1.4),
     "mobilenet_v3_small": Pair("mobilenetv3_small_100", weight_scale=1.7),
+    "densenet121": Pair("densenet121", weight_scale=2.2),
+    # Inception v3 needs >= 75 px; 80 px ends at 1x1 (2x2 needs 107 px, too large a file).
+    "inception_v3": Pair("inception_v3", input_size=80, weight_scale=2.0),
+    "xception": Pair("legacy_xception", weight_scale=1.0),
+    "mobilenet_v1_100": Pair("mobilenetv1_100", weight_scale=2.0),
+    "mobilenet_v2_100": Pair("mobilenetv2_100", weight_scale=1.2),
+    "efficientnet_b0": Pair("efficientnet_b0", weight_scale=1.85),
+    "efficientnet_b2": Pair("efficientnet_b2", weight_scale=1.75),
+    "resnet18": Pair("resnet18", weight_scale=1.0),
+    "resnext50_32x4d": Pair("resnext50_32x4d", weight_scale=0.9),
+    "seresnext50_32x4d": Pair("seresnext50_32x4d", weight_scale=1.0),
+    "regnetx_002": Pair("regnetx_002", weight_scale=1.0),
+    "regnety_002": Pair("regnety_002", weight_scale=1.25),
+    # 64 px leaves VGG a 2x2 map, which the pre-logits resize to 7x7 (timm ConvMlp's adaptive pooling).
+    "vgg11_bn": Pair("vgg11_bn", weight_scale=1.3),
 }
 MIN_INPUT_DEPENDENCE = 0.05
 BATCH = 2

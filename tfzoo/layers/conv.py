@@ -13,8 +13,11 @@ import keras
 from tfzoo.layers.activations import activation
 from tfzoo.layers.norm import NormConfig, norm_layer
 
-# He-normal over fan-out, as timm and torchvision initialize convolutions.
-CONV_INIT = keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="normal")
+# He-normal over fan-out (PyTorch kaiming_normal_(mode="fan_out"), untruncated), as timm and torchvision
+# initialize convolutions; untruncated sampling is also several times faster to draw.
+CONV_INIT = keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
+
+
 # Uniform(-1/sqrt(fan_out), 1/sqrt(fan_out)), timm's initialization of classifier layers.
 DENSE_INIT = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
 

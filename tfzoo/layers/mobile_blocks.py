@@ -2,7 +2,9 @@
 
 Two block types, named as timm's ``_efficientnet_blocks`` names their modules:
 
-- `depthwise_separable` (timm ``ds``): dw conv -> BN/act -> [SE] -> pw conv -> BN.
+- `depthwise_separable` (timm ``ds``): dw conv -> BN/act -> [SE] -> pw conv -> BN;
+  with ``pw_act`` the pw conv's BN is followed by the activation too (timm
+  ``dsa``, MobileNetV1's block, which also passes ``skip=False``).
 - `inverted_residual` (timm ``ir``): pw expand -> BN/act -> dw conv -> BN/act
   -> [SE] -> pw project -> BN.
 
@@ -40,15 +42,21 @@ def depthwise_separable(
     norm: NormConfig = NormConfig(),
     drop_path_rate: float = 0.0,
     skip: bool = True,
+    pw_act: bool = False,
 ):
-    """Depthwise-separable block; see the module docstring."""
+    """Depthwise-separable block; see the module docstring.
+
+    ``pw_act`` applies `act` after the pointwise conv's BN as well;
+    ``skip=False`` never adds the input back.
+    """
     shortcut = x
     in_channels = x.shape[-1]
     y = conv_norm_act(x, None, kernel_size, strides=strides, depthwise=True, act=act, norm=norm,
                       conv_name=f"{name}_conv_dw", norm_name=f"{name}_bn1")
     if se_channels:
         y = squeeze_excite(y, se_channels, act=se_act, gate=se_gate, name=f"{name}_se")
-    y = conv_norm_act(y, out_channels, 1, act=None, norm=norm, conv_name=f"{name}_conv_pw", norm_name=f"{name}_bn2")
+    y = conv_norm_act(y, out_channels, 1, act=act if pw_act else None, norm=norm,
+                      conv_name=f"{name}_conv_pw", norm_name=f"{name}_bn2")
     if skip and strides == 1 and in_channels == out_channels:
         y = _residual(shortcut, y, drop_path_rate, name)
     return y

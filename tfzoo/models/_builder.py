@@ -59,3 +59,24 @@ def load_weights(model: keras.Model, weights: str | None) -> keras.Model:
         raise UsageError(f"weights file not found: {weights}")
     model.load_weights(weights)
     return model
+
+
+def finish_model(inputs, x, *, include_top: bool, pooling, num_classes: int, dropout: float,
+                 classifier_activation, name: str, weights, classifier_name: str = "classifier",
+                 pool_name: str = "global_pool") -> keras.Model:
+    """The standard ending: global average pool + classifier (or the requested pooling), model, weights.
+
+    Args:
+        classifier_name: The reference's name of the final linear layer
+            (``fc``, ``classifier``, ``head_fc`` ...), so weights convert by name.
+        pool_name: Name of the pooling layer in the classifier head.
+    """
+    from tfzoo.layers.head import classifier, global_pool
+
+    if include_top:
+        x = global_pool(x, "avg", name=pool_name)
+        x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation,
+                       name=classifier_name)
+    else:
+        x = global_pool(x, pooling)
+    return load_weights(keras.Model(inputs, x, name=name), weights)

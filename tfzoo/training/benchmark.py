@@ -3,12 +3,20 @@
 FLOPs come from TensorFlow's graph profiler on the frozen inference graph
 (one multiply-add counts as two FLOPs). Throughput is timed on a compiled
 `tf.function` after warm-up, as the median of several timed repeats.
+
+Speed *comparisons* between models use `compare_inference`, which times the
+models in turns inside one process: on a shared or thermally throttled
+machine the speed drifts by more than the differences being measured, and
+only measurements taken side by side, minutes apart at most, can be
+compared (see ``scripts/bench_vs_keras.py`` and ``BENCHMARKS.md``).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from typing import Callable, Mapping
 
 import keras
 import numpy as np
@@ -22,7 +30,11 @@ def count_params(model: keras.Model) -> dict:
 
 
 def count_flops(model: keras.Model, image_size: int) -> int:
-    """FLOPs of one forward pass at batch 1 (2 per multiply-add)."""
+    """FLOPs of one forward pass at batch 1 (2 per multiply-add).
+
+    Grouped and depthwise convolutions count their actual work (the profiler
+    multiplies the output size by the filter's per-group input depth).
+    """
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     fn = tf.function(lambda x: model(x, training=False))
@@ -37,18 +49,87 @@ def count_flops(model: keras.Model, image_size: int) -> int:
     return int(profile.total_float_ops)
 
 
+def inference_function(model: keras.Model, *, xla: bool = False) -> Callable:
+    """``model(x, training=False)`` as a compiled `tf.function` (XLA-compiled with `xla`)."""
+    return tf.function(lambda x: model(x, training=False), jit_compile=xla)
+
+
+def random_images(model: keras.Model, batch_size: int, image_size: int, seed: int = 0) -> tf.Tensor:
+    """A uniform [0, 1) batch shaped for `model` (channels last)."""
+    return tf.random.stateless_uniform([batch_size, image_size, image_size, model.input_shape[-1]], seed=(seed, 0))
+
+
+def time_batches(forward: Callable, images: tf.Tensor, iterations: int) -> float:
+    """Images/s of `iterations` back-to-back calls of `forward` on `images`.
+
+    The clock stops after the last output is copied to the host, so work
+    that runs asynchronously (on a GPU) is counted.
+    """
+    start = time.perf_counter()
+    for _ in range(iterations):
+        out = forward(images)
+    np.asarray(out)
+    return int(images.shape[0]) * iterations / (time.perf_counter() - start)
+
+
+def iterations_for(forward: Callable, images: tf.Tensor, seconds: float) -> int:
+    """Calls of `forward` that take about `seconds` (at least 1), from one timed call."""
+    rate = time_batches(forward, images, 1)
+    return max(1, math.ceil(seconds * rate / int(images.shape[0])))
+
+
 def time_inference(model: keras.Model, batch_size: int, image_size: int, *, xla: bool = False, warmup: int = 3,
                    iterations: int = 10, repeats: int = 3) -> float:
     """Median images/s of `model(x, training=False)` on random input."""
-    fn = tf.function(lambda x: model(x, training=False), jit_compile=xla)
-    images = tf.random.uniform([batch_size, image_size, image_size, model.input_shape[-1]])
+    forward = inference_function(model, xla=xla)
+    images = random_images(model, batch_size, image_size)
     for _ in range(warmup):
-        fn(images).numpy()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            out = fn(images)
-        out.numpy()
-        rates.append(batch_size * iterations / (time.perf_counter() - start))
-    return statistics.median(rates)
+        np.asarray(forward(images))
+    return statistics.median(time_batches(forward, images, iterations) for _ in range(repeats))
+
+
+def compare_inference(
+    models: Mapping[str, keras.Model],
+    batch_size: int,
+    image_size: int,
+    *,
+    rounds: int = 5,
+    iterations: int | None = None,
+    seconds: float = 2.0,
+    warmup: int = 2,
+    xla: bool = False,
+) -> dict:
+    """Times several models in turns, in one process; returns every measurement.
+
+    After warm-up, each round times every model once (``iterations`` batches),
+    and the order reverses from one round to the next (A B, B A, A B ...), so
+    a slow drift of the machine's speed weighs on each model alike and a
+    model never profits from always running right after another one.
+
+    Args:
+        models: Name -> model, all taking `image_size` inputs.
+        batch_size: Images per batch.
+        image_size: Input side in pixels.
+        rounds: Measurements per model.
+        iterations: Batches per measurement; None picks, per model, the
+            number that takes about `seconds` (from a timed warm-up call).
+        seconds: Target length of one measurement when `iterations` is None.
+        warmup: Untimed calls per model before the first round (the first
+            call also traces the function).
+        xla: Compile the forward passes with XLA.
+
+    Returns:
+        ``{name: {"images_per_sec": [one rate per round], "iterations": n}}``.
+    """
+    names = list(models)
+    forwards = {name: inference_function(models[name], xla=xla) for name in names}
+    images = {name: random_images(models[name], batch_size, image_size) for name in names}
+    for name in names:
+        for _ in range(warmup):
+            np.asarray(forwards[name](images[name]))
+    counts = {name: iterations or iterations_for(forwards[name], images[name], seconds) for name in names}
+    rates = {name: [] for name in names}
+    for round_index in range(rounds):
+        for name in names if round_index % 2 == 0 else reversed(names):
+            rates[name].append(time_batches(forwards[name], images[name], counts[name]))
+    return {name: {"images_per_sec": rates[name], "iterations": counts[name]} for name in names}

@@ -1,0 +1,192 @@
+"""DenseNet-BC 121, 161, 169 and 201.
+
+Paper: "Densely Connected Convolutional Networks", Huang et al. 2017,
+arXiv 1608.06993.
+Reference: timm ``densenet.py`` (``densenet121`` ... ``densenet201``), a copy
+of torchvision's DenseNet with the same parameters.
+
+Structure (torchvision / timm):
+- Stem: conv 7x7/2 (``2 * growth_rate`` channels: 64, or 96 for 161), BN,
+  ReLU, max pool 3x3/2 with padding 1.
+- Four dense blocks. Dense layer ``i`` sees the concatenation of the block
+  input and every earlier layer's output and adds ``growth_rate`` channels:
+  BN-ReLU-conv 1x1 (``bn_size * growth_rate`` = 4k channels), BN-ReLU-conv 3x3.
+- Transitions between blocks halve the channels and the resolution:
+  BN-ReLU-conv 1x1-average pool 2x2/2.
+- A final BN + ReLU (timm ``features.norm5``, a BatchNormAct) before global
+  average pooling and the classifier.
+
+Matching the reference:
+- BatchNorm epsilon 1e-5 and momentum 0.9 (PyTorch defaults).
+- The dense block concatenates in the reference's channel order (block input
+  first). It keeps a running concatenation instead of re-concatenating the
+  whole list per layer as PyTorch does; the tensors are the same.
+- torchvision's ``memory_efficient`` (gradient checkpointing) does not change
+  the function and has no counterpart here. timm's anti-aliased and deep-stem
+  variants (``densenetblur121d``, ``densenet264d``) are not built.
+
+Layer names mirror timm's module paths (``features_denseblock2_denselayer3_conv1``
+is ``features.denseblock2.denselayer3.conv1``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+
+from tfzoo.layers import NormConfig, activation, conv2d, conv_norm_act, norm_layer
+from tfzoo.layers.padded_pooling import max_pool2d
+from tfzoo.models._builder import check_head_args, finish_model, image_input
+from tfzoo.models.registry import ModelSpec, register_model
+
+
+class Architecture(NamedTuple):
+    """One DenseNet variant."""
+
+    growth_rate: int
+    block_config: tuple  # dense layers per block
+
+
+ARCHITECTURES = {
+    "121": Architecture(32, (6, 12, 24, 16)),
+    "161": Architecture(48, (6, 12, 36, 24)),
+    "169": Architecture(32, (6, 12, 32, 32)),
+    "201": Architecture(32, (6, 12, 48, 32)),
+}
+
+BN_SIZE = 4  # bottleneck width = BN_SIZE * growth_rate
+MIN_INPUT_SIZE = 32  # total stride
+# Last layer at strides 4/8/16/32, as timm's feature_info: the first three
+# dense blocks (before their transitions), then the final BN + ReLU.
+FEATURE_LAYERS = ((4, "features_denseblock1_concat"), (8, "features_denseblock2_concat"),
+                  (16, "features_denseblock3_concat"), (32, "features_norm5_act"))
+
+
+def _norm_relu(x, norm: NormConfig, name: str):
+    """timm's BatchNormAct2d: BN ``name`` and its ReLU ``f"{name}_act"``."""
+    x = norm_layer(norm, name)(x)
+    return activation("relu", f"{name}_act")(x)
+
+
+def _dense_block(x, num_layers: int, growth_rate: int, norm: NormConfig, dropout: float, name: str):
+    for i in range(1, num_layers + 1):
+        layer = f"{name}_denselayer{i}"
+        y = _norm_relu(x, norm, f"{layer}_norm1")
+        y = conv2d(y, BN_SIZE * growth_rate, 1, name=f"{layer}_conv1")
+        y = _norm_relu(y, norm, f"{layer}_norm2")
+        y = conv2d(y, growth_rate, 3, name=f"{layer}_conv2")
+        if dropout > 0.0:
+            y = keras.layers.Dropout(dropout, name=f"{layer}_drop")(y)
+        concat_name = f"{name}_concat" if i == num_layers else f"{layer}_concat"
+        x = keras.layers.Concatenate(axis=-1, name=concat_name)([x, y])
+    return x
+
+
+def _transition(x, norm: NormConfig, name: str):
+    x = _norm_relu(x, norm, f"{name}_norm")
+    x = conv2d(x, x.shape[-1] // 2, 1, name=f"{name}_conv")
+    return keras.layers.AveragePooling2D(2, strides=2, padding="valid", name=f"{name}_pool")(x)
+
+
+def DenseNet(
+    variant: str = "121",
+    *,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    num_classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    dropout: float = 0.0,
+    dense_layer_dropout: float = 0.0,
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
+    name: str | None = None,
+) -> keras.Model:
+    """Builds DenseNet-BC 121, 161, 169 or 201.
+
+    Args:
+        variant: ``"121"``, ``"161"``, ``"169"`` or ``"201"``.
+        include_top: Include global pooling and the classifier.
+        weights: None or a local ``.keras`` / ``.weights.h5`` path.
+        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
+        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
+        num_classes: Classifier width.
+        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
+        dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
+        dense_layer_dropout: Dropout on each dense layer's new features (timm
+            ``proj_drop_rate``, torchvision ``drop_rate``; default 0).
+        bn_momentum: Keras BatchNorm momentum.
+        bn_epsilon: BatchNorm epsilon.
+        name: Model name.
+    """
+    if variant not in ARCHITECTURES:
+        raise ValueError(f"unknown DenseNet variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
+    name = name or f"densenet{variant}"
+    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+    arch = ARCHITECTURES[variant]
+    norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
+
+    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    x = conv_norm_act(inputs, 2 * arch.growth_rate, 7, strides=2, act="relu", norm=norm,
+                      conv_name="features_conv0", norm_name="features_norm0")
+    x = max_pool2d(x, 3, strides=2, padding=1, name="features_pool0")
+    for index, num_layers in enumerate(arch.block_config, start=1):
+        x = _dense_block(x, num_layers, arch.growth_rate, norm, dense_layer_dropout, f"features_denseblock{index}")
+        if index < len(arch.block_config):
+            x = _transition(x, norm, f"features_transition{index}")
+    x = _norm_relu(x, norm, "features_norm5")
+
+    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
+                        classifier_activation=classifier_activation, name=name, weights=weights)
+
+
+def DenseNet121(**kwargs) -> keras.Model:
+    """DenseNet-121; see `DenseNet` for the arguments."""
+    return DenseNet("121", **kwargs)
+
+
+def DenseNet161(**kwargs) -> keras.Model:
+    """DenseNet-161; see `DenseNet` for the arguments."""
+    return DenseNet("161", **kwargs)
+
+
+def DenseNet169(**kwargs) -> keras.Model:
+    """DenseNet-169; see `DenseNet` for the arguments."""
+    return DenseNet("169", **kwargs)
+
+
+def DenseNet201(**kwargs) -> keras.Model:
+    """DenseNet-201; see `DenseNet` for the arguments."""
+    return DenseNet("201", **kwargs)
+
+
+_PAPER = "Densely Connected Convolutional Networks (Huang et al. 2017, arXiv 1608.06993)"
+
+# name: (variant, reference trainable params, test input size). The test size
+# comes from timm's default pretrained cfg: densenet121.ra_in1k evaluates at
+# 288 px (crop 0.95), the others (tv_in1k) at 224.
+VARIANTS = {
+    "densenet121": ("121", 7_978_856, 288),
+    "densenet161": ("161", 28_681_000, None),
+    "densenet169": ("169", 14_149_480, None),
+    "densenet201": ("201", 20_013_928, None),
+}
+
+for _name, (_variant, _params, _test_size) in VARIANTS.items():
+    register_model(ModelSpec(
+        name=_name,
+        family="densenet",
+        builder=DenseNet,
+        kwargs={"variant": _variant},
+        paper=_PAPER,
+        reference=f"timm {_name}",
+        num_params=_params,
+        input_size=224,
+        test_input_size=_test_size,
+        min_input_size=MIN_INPUT_SIZE,
+        crop_pct=0.875,
+        interpolation="bicubic",
+        feature_layers=FEATURE_LAYERS,
+    ))
