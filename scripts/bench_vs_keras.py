@@ -6,9 +6,10 @@ with random weights (``weights=None``, 1000 classes) and timed in turns
 measurement of each per round, the order reversing every round, each a
 compiled `tf.function` forward pass (``training=False``) on one fixed batch.
 The table gives each model's median images/s and the ratio of the medians
-(tfzoo / keras; above 1 means tfzoo is faster), with the range of the
-per-round ratios as a noise gauge. Only ratios are meaningful across runs:
-absolute speeds move with whatever else the machine is doing.
+(tfzoo / keras; above 1 means tfzoo is faster), with the median and
+interquartile range of the per-round ratios (each tfzoo measurement over the
+keras one next to it) as a noise gauge. Only ratios are meaningful across
+runs: absolute speeds move with whatever else the machine is doing.
 
     python scripts/bench_vs_keras.py                       # every pair, plain table
     python scripts/bench_vs_keras.py --models resnet50,vgg16 --rounds 9
@@ -17,11 +18,19 @@ absolute speeds move with whatever else the machine is doing.
 
 keras.applications is not always the architecture tfzoo (timm) builds; the
 ``notes`` of each pair say where they differ and what that costs.
+
+``--patch NAME`` also times a third model per pair: tfzoo built with a
+candidate model-side change applied by monkeypatching (see `PATCHES`), given
+the tfzoo model's weights and checked for equal outputs, so a proposed fix is
+measured side by side before anyone edits the models:
+
+    python scripts/bench_vs_keras.py --models vgg16 --patch vgg_matmul_head
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gc
 import json
@@ -29,15 +38,17 @@ import os
 import platform
 import statistics
 import sys
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 
 from tfzoo.models.registry import create_model  # noqa: E402
-from tfzoo.training.benchmark import compare_inference, count_flops, count_params  # noqa: E402
+from tfzoo.training.benchmark import compare_inference, count_flops, count_params, random_images  # noqa: E402
 
 
 class Pair(NamedTuple):
@@ -54,12 +65,12 @@ PAIRS = {
     "mobilenet_v2": Pair("mobilenet_v2_100", "MobileNetV2", 224, {},
                          "same network and parameters"),
     "mobilenet_v3_large": Pair("mobilenet_v3_large", "MobileNetV3Large", 224, {"include_preprocessing": False},
-                               "same network and parameters; keras builds hard-swish from ReLU6/Add/Multiply layers"),
+                               "same network and parameters (keras' hard-swish layers optimize to the same ops)"),
     "mobilenet_v3_small": Pair("mobilenet_v3_small", "MobileNetV3Small", 224, {"include_preprocessing": False},
-                               "same network and parameters; keras builds hard-swish from ReLU6/Add/Multiply layers"),
+                               "same network and parameters (keras' hard-swish layers optimize to the same ops)"),
     "resnet50": Pair("resnet50", "ResNet50", 224, {},
-                     "keras is ResNet v1 (stride on the first 1x1 conv), tfzoo v1.5 (stride on the 3x3, "
-                     "+0.3 GFLOPs/img); keras convs have biases (+26,560 params)"),
+                     "keras is ResNet v1 (stride on the first 1x1 conv), tfzoo/timm v1.5 (stride on the 3x3: "
+                     "+0.45 GFLOPs/img); keras convs have biases (+26,560 params)"),
     "resnet101": Pair("resnet101", "ResNet101", 224, {},
                       "keras v1 vs tfzoo v1.5 as for resnet50; keras conv biases (+52,672 params)"),
     "resnet152": Pair("resnet152", "ResNet152", 224, {},
@@ -69,43 +80,237 @@ PAIRS = {
     "densenet201": Pair("densenet201", "DenseNet201", 224, {}, "same network and parameters"),
     "efficientnet_b0": Pair("efficientnet_b0", "EfficientNetB0", 224, {},
                             "same trainable parameters; keras adds input Rescaling + Normalization (+7 "
-                            "non-trainable) and pads strided convs TF-'same'-style"),
-    "vgg16": Pair("vgg16", "VGG16", 224, {}, "same network and parameters"),
+                            "non-trainable)"),
+    "vgg16": Pair("vgg16", "VGG16", 224, {},
+                  "same parameters; tfzoo (timm) writes fc6/fc7 as 7x7 and 1x1 convs, keras as Flatten + Dense"),
     "inception_v3": Pair("inception_v3", "InceptionV3", 299, {},
-                         "keras BatchNorm has no scale (gamma): -17,216 params; same convolutions"),
+                         "keras BatchNorm has no scale (gamma): -17,216 params; tfzoo's pool branches zero-pad "
+                         "(PyTorch count_include_pad), keras pools 'same'"),
     "xception": Pair("xception", "Xception", 299, {},
-                     "same parameters; keras uses fused SeparableConv2D layers and 'same' max pools"),
+                     "same parameters; keras uses SeparableConv2D layers and 'same' max pools (asymmetric on even "
+                     "maps), tfzoo PyTorch's symmetric -inf-padded pools"),
 }
 
 
-def build_pair(pair: Pair, num_classes: int) -> dict:
+# ---------------------------------------------------------------------------
+# Candidate model-side changes, measured by monkeypatching tfzoo while it builds.
+
+
+class WholeMapConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` that runs as one matrix product when its window covers the whole input.
+
+    A "valid", stride-1 convolution whose kernel is as large as the input map
+    (VGG's 7x7 ``pre_logits_fc1`` on the 7x7 map at 224 px, the 1x1
+    ``pre_logits_fc2`` on the 1x1 map) is a fully connected layer: the same
+    kernel, read as a ``(kh * kw * cin, filters)`` matrix, times the
+    flattened input. Weights, names and outputs stay those of the convolution;
+    any other input size falls back to the convolution.
+    """
+
+    def _is_whole_map(self, shape) -> bool:
+        return (self.padding == "valid" and self.data_format == "channels_last" and self.groups == 1
+                and tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
+                and tuple(shape[1:3]) == tuple(self.kernel_size))
+
+    def call(self, inputs):
+        if not self._is_whole_map(inputs.shape):
+            return super().call(inputs)
+        flat = ops.reshape(inputs, (-1, int(np.prod(inputs.shape[1:]))))
+        outputs = ops.matmul(flat, ops.reshape(self.kernel, (-1, self.filters)))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = ops.reshape(outputs, (-1, 1, 1, self.filters))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+class NegInfPadMaxPooling2D(keras.layers.Layer):
+    """``nn.MaxPool2d(k, s, padding=p)``: pads with -inf, then one "valid" pooling pass."""
+
+    def __init__(self, pool_size: int, strides: int, padding: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides, self.padding = pool_size, strides, padding
+
+    def call(self, inputs):
+        p = self.padding
+        x = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=float("-inf"))
+        return ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        def side(n):
+            return None if n is None else (n + 2 * self.padding - self.pool_size) // self.strides + 1
+        return (input_shape[0], side(input_shape[1]), side(input_shape[2]), input_shape[3])
+
+
+def _same_is_symmetric(size, pool_size: int, strides: int, padding: int) -> bool:
+    """Whether TF "same" pooling of a side of `size` pads `padding` before and gives PyTorch's output size."""
+    if size is None:
+        return False
+    out = -(-size // strides)
+    total = max((out - 1) * strides + pool_size - size, 0)
+    return total // 2 == padding and out == (size + 2 * padding - pool_size) // strides + 1
+
+
+def fast_max_pool2d(x, pool_size: int, *, strides: int, padding: int = 0, name: str):
+    """Drop-in for `tfzoo.layers.padded_pooling.max_pool2d` with one pooling pass instead of two.
+
+    Where Keras "same" pads exactly ``padding`` on every side (odd sides at
+    stride 2: 147, 37 and 19 in Xception at 299 px) it is used directly (TF
+    pooling ignores the padding, i.e. -inf); otherwise the input is padded
+    with -inf and pooled "valid". Both equal ``nn.MaxPool2d`` for any input.
+    """
+    from tfzoo.layers import padded_pooling
+
+    if padding == 0 or strides == 1:
+        return padded_pooling.max_pool2d(x, pool_size, strides=strides, padding=padding, name=name)
+    if all(_same_is_symmetric(side, pool_size, strides, padding) for side in x.shape[1:3]):
+        return keras.layers.MaxPooling2D(pool_size, strides=strides, padding="same", name=name)(x)
+    return NegInfPadMaxPooling2D(pool_size, strides, padding, name=name)(x)
+
+
+@contextlib.contextmanager
+def _patched(*targets):
+    """Sets ``(object, attribute, value)`` for the duration of the block."""
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
+    try:
+        for obj, attr, value in targets:
+            setattr(obj, attr, value)
+        yield
+    finally:
+        for obj, attr, value in saved:
+            setattr(obj, attr, value)
+
+
+def _patch_vgg_matmul_head():
+    return _patched((keras.layers, "Conv2D", WholeMapConv2D))
+
+
+def _patch_max_pool2d():
+    import tfzoo.layers.padded_pooling
+    import tfzoo.models.densenet
+    import tfzoo.models.xception
+    return _patched(*((module, "max_pool2d", fast_max_pool2d) for module in
+                      (tfzoo.layers.padded_pooling, tfzoo.models.densenet, tfzoo.models.xception)))
+
+
+def _patch_same_padding():
+    import tfzoo.layers.conv
+    return _patched((tfzoo.layers.conv, "_padding", lambda x, kernel_size, strides, dilation, name: (x, "same")))
+
+
+def _v1_bottleneck_block(x, out_channels, mid_channels, *, name, strides=1, groups=1, se_channels=None,
+                         se_after="conv3", norm=None, drop_path_rate=0.0, names=None):
+    """`tfzoo.layers.bottleneck.bottleneck_block` with the stride on the first 1x1 conv (ResNet v1, keras)."""
+    from tfzoo.layers import bottleneck
+
+    names = names or bottleneck.RESNET_NAMES
+    norm = norm or bottleneck.NormConfig()
+    skip = bottleneck.shortcut(x, out_channels, strides=strides, norm=norm, names=names, name=name)
+    y = bottleneck.conv_norm_act(x, mid_channels, 1, strides=strides, act="relu", norm=norm,
+                                 conv_name=f"{name}_{names.conv[0]}", norm_name=f"{name}_{names.norm[0]}",
+                                 act_name=f"{name}_{names.act[0]}")
+    y = bottleneck.conv_norm_act(y, mid_channels, 3, groups=groups, act="relu", norm=norm,
+                                 conv_name=f"{name}_{names.conv[1]}", norm_name=f"{name}_{names.norm[1]}",
+                                 act_name=f"{name}_{names.act[1]}")
+    y = bottleneck.conv_norm_act(y, out_channels, 1, act=None, norm=norm, conv_name=f"{name}_{names.conv[2]}",
+                                 norm_name=f"{name}_{names.norm[2]}")
+    return bottleneck._merge(y, skip, name=name, final_act=f"{name}_{names.act[2]}", drop_path_rate=drop_path_rate)
+
+
+def _patch_resnet_v1():
+    import tfzoo.models.resnet
+    return _patched((tfzoo.models.resnet, "bottleneck_block", _v1_bottleneck_block))
+
+
+class Patch(NamedTuple):
+    """A candidate change: a context manager active while tfzoo builds the extra model."""
+
+    apply: Callable
+    pairs: tuple  # pairs it changes
+    exact: bool  # same function as tfzoo's (False: a diagnostic that changes the outputs)
+    description: str
+
+
+PATCHES = {
+    "vgg_matmul_head": Patch(
+        _patch_vgg_matmul_head, ("vgg16",), True,
+        "VGG pre-logits 7x7 conv on the 7x7 map (and the 1x1 conv on the 1x1 map) as a matrix product "
+        "(WholeMapConv2D)"),
+    "max_pool2d": Patch(
+        _patch_max_pool2d, ("densenet121", "densenet169", "densenet201", "xception"), True,
+        "padded max pool in one pass: Keras 'same' where it pads symmetrically, else -inf pad + 'valid' "
+        "(fast_max_pool2d) instead of a stride-1 'same' pool and a 1x1 strided pool"),
+    "same_padding": Patch(
+        _patch_same_padding, ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "resnet101",
+                              "resnet152", "efficientnet_b0"), False,
+        "DIAGNOSTIC, changes outputs: Keras 'same' instead of symmetric padding in every strided conv, "
+        "to price PyTorch-style padding"),
+    "resnet_v1": Patch(
+        _patch_resnet_v1, ("resnet50", "resnet101", "resnet152"), False,
+        "DIAGNOSTIC, changes outputs: the stride on each first bottleneck's 1x1 conv (ResNet v1, as keras) "
+        "instead of its 3x3 conv (v1.5, timm), to price the architecture difference"),
+}
+
+
+def build_pair(key: str, pair: Pair, num_classes: int, patches=()) -> tuple:
+    """``({label: model}, {label: relative output difference})`` for one pair and its applicable patches.
+
+    Labels are ``"tfzoo"``, ``"keras"`` and ``"tfzoo+PATCH"``; a patched model
+    gets the tfzoo model's weights, and its difference is the largest
+    ``|patched - tfzoo|`` over the largest ``|tfzoo|`` logit on random images.
+    """
     size = (pair.image_size, pair.image_size, 3)
-    return {
+    models = {
         "tfzoo": create_model(pair.tfzoo_name, input_shape=size, num_classes=num_classes),
         "keras": getattr(keras.applications, pair.keras_name)(weights=None, input_shape=size, classes=num_classes,
                                                               **pair.keras_kwargs),
     }
+    differences = {}
+    for name in patches:
+        if key not in PATCHES[name].pairs:
+            continue
+        with PATCHES[name].apply():
+            patched = create_model(pair.tfzoo_name, input_shape=size, num_classes=num_classes)
+        patched.set_weights(models["tfzoo"].get_weights())
+        images = random_images(patched, 2, pair.image_size, seed=1)
+        reference, outputs = _logits(models["tfzoo"], images), _logits(patched, images)
+        differences[f"tfzoo+{name}"] = float(np.abs(outputs - reference).max() / np.abs(reference).max())
+        models[f"tfzoo+{name}"] = patched
+    return models, differences
+
+
+def _logits(model: keras.Model, images) -> np.ndarray:
+    """The classifier's output before the softmax (layer ``predictions``), which random weights saturate."""
+    logits = keras.Model(model.inputs, model.get_layer("predictions").input)
+    return np.asarray(logits(images, training=False))
+
+
+def _paired(numerator: list, denominator: list) -> dict:
+    ratios = [a / b for a, b in zip(numerator, denominator)]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return {"ratio": statistics.median(numerator) / statistics.median(denominator),
+            "paired_median": statistics.median(ratios), "paired_q1": quartiles[0], "paired_q3": quartiles[2]}
 
 
 def benchmark_pair(key: str, pair: Pair, args) -> dict:
-    models = build_pair(pair, args.num_classes)
+    models, differences = build_pair(key, pair, args.num_classes, args.patch)
     runs = compare_inference(models, args.batch_size, pair.image_size, rounds=args.rounds,
                              iterations=args.iterations, seconds=args.seconds, warmup=args.warmup, xla=args.xla)
-    result = {"pair": key, "image_size": pair.image_size, "batch_size": args.batch_size, "notes": pair.notes}
-    for lib, model in models.items():
-        rates = runs[lib]["images_per_sec"]
-        result[lib] = {
-            "model": pair.tfzoo_name if lib == "tfzoo" else f"keras.applications.{pair.keras_name}",
-            "images_per_sec": rates,
-            "median_images_per_sec": statistics.median(rates),
-            "iterations": runs[lib]["iterations"],
-            **count_params(model),
-        }
+    result = {"pair": key, "image_size": pair.image_size, "batch_size": args.batch_size, "notes": pair.notes,
+              "models": {}}
+    for label, model in models.items():
+        rates = runs[label]["images_per_sec"]
+        entry = {"model": f"keras.applications.{pair.keras_name}" if label == "keras" else pair.tfzoo_name,
+                 "images_per_sec": rates, "median_images_per_sec": statistics.median(rates),
+                 "iterations": runs[label]["iterations"], **count_params(model)}
         if args.flops:
-            result[lib]["gflops"] = count_flops(model, pair.image_size) / 1e9
-    per_round = [t / k for t, k in zip(result["tfzoo"]["images_per_sec"], result["keras"]["images_per_sec"])]
-    result["ratio"] = result["tfzoo"]["median_images_per_sec"] / result["keras"]["median_images_per_sec"]
-    result["per_round_ratio_min"], result["per_round_ratio_max"] = min(per_round), max(per_round)
+            entry["gflops"] = count_flops(model, pair.image_size) / 1e9
+        if label in differences:
+            patch = PATCHES[label.split("+", 1)[1]]
+            entry.update(patch=patch.description, exact=patch.exact, relative_output_difference=differences[label],
+                         vs_tfzoo=_paired(rates, runs["tfzoo"]["images_per_sec"]),
+                         vs_keras=_paired(rates, runs["keras"]["images_per_sec"]))
+        result["models"][label] = entry
+    result.update(_paired(runs["tfzoo"]["images_per_sec"], runs["keras"]["images_per_sec"]))
     del models
     keras.backend.clear_session()
     gc.collect()
@@ -130,31 +335,49 @@ def _params(n: int) -> str:
 
 
 def markdown(results: list, args) -> str:
-    flops = args.flops
-    head = "| model | tfzoo img/s | keras img/s | ratio | per-round ratios | params tfzoo / keras |"
+    """The comparison table, then one table of patch experiments if any ran."""
+    head = "| model | tfzoo img/s | keras img/s | ratio | paired ratios: median [IQR] | params tfzoo / keras |"
     rule = "|---|---:|---:|---:|---:|---|"
-    if flops:
-        head += " GFLOPs tfzoo / keras |"
-        rule += "---|"
+    if args.flops:
+        head, rule = head + " GFLOPs tfzoo / keras |", rule + "---|"
     lines = [head + " notes |", rule + "---|"]
     for r in results:
-        t, k = r["tfzoo"], r["keras"]
+        t, k = r["models"]["tfzoo"], r["models"]["keras"]
         row = (f"| {r['pair']} ({r['image_size']} px) | {t['median_images_per_sec']:.1f} | "
                f"{k['median_images_per_sec']:.1f} | **{r['ratio']:.2f}** | "
-               f"{r['per_round_ratio_min']:.2f}-{r['per_round_ratio_max']:.2f} | "
+               f"{r['paired_median']:.2f} [{r['paired_q1']:.2f}-{r['paired_q3']:.2f}] | "
                f"{_params(t['trainable_params'])} / {_params(k['trainable_params'])} |")
-        if flops:
+        if args.flops:
             row += f" {t['gflops']:.2f} / {k['gflops']:.2f} |"
         lines.append(row + f" {r['notes']} |")
+    patched = [(r, label, e) for r in results for label, e in r["models"].items() if "patch" in e]
+    if patched:
+        lines += ["", "| model | patch | tfzoo img/s | patched img/s | keras img/s | patched / tfzoo: median "
+                      "[paired IQR] | patched / keras | output difference |",
+                  "|---|---|---:|---:|---:|---:|---:|---|"]
+        for r, label, e in patched:
+            t, k = r["models"]["tfzoo"], r["models"]["keras"]
+            v = e["vs_tfzoo"]
+            exact = "" if e["exact"] else " (diagnostic: not the same function)"
+            lines.append(f"| {r['pair']} | {label.split('+', 1)[1]} | {t['median_images_per_sec']:.1f} | "
+                         f"{e['median_images_per_sec']:.1f} | {k['median_images_per_sec']:.1f} | "
+                         f"**{v['ratio']:.2f}** [{v['paired_q1']:.2f}-{v['paired_q3']:.2f}] | "
+                         f"{e['vs_keras']['ratio']:.2f} | {e['relative_output_difference']:.1e}{exact} |")
     return "\n".join(lines)
 
 
 def plain(result: dict) -> str:
-    t, k = result["tfzoo"], result["keras"]
-    return (f"{result['pair']:<20} tfzoo {t['median_images_per_sec']:8.1f} img/s  keras "
+    t, k = result["models"]["tfzoo"], result["models"]["keras"]
+    text = (f"{result['pair']:<20} tfzoo {t['median_images_per_sec']:8.1f} img/s  keras "
             f"{k['median_images_per_sec']:8.1f} img/s  ratio {result['ratio']:.3f} "
-            f"[{result['per_round_ratio_min']:.2f}-{result['per_round_ratio_max']:.2f}]  "
+            f"(paired {result['paired_median']:.2f} [{result['paired_q1']:.2f}-{result['paired_q3']:.2f}])  "
             f"params {t['trainable_params']:,} / {k['trainable_params']:,}")
+    for label, e in result["models"].items():
+        if "patch" in e:
+            text += (f"\n  {label:<30} {e['median_images_per_sec']:8.1f} img/s  vs tfzoo {e['vs_tfzoo']['ratio']:.3f} "
+                     f"[{e['vs_tfzoo']['paired_q1']:.2f}-{e['vs_tfzoo']['paired_q3']:.2f}]  vs keras "
+                     f"{e['vs_keras']['ratio']:.3f}  output difference {e['relative_output_difference']:.1e}")
+    return text
 
 
 def parse_args(argv=None):
@@ -172,6 +395,8 @@ def parse_args(argv=None):
     parser.add_argument("--num_classes", type=int, default=1000)
     parser.add_argument("--xla", action="store_true", help="compile both forward passes with XLA")
     parser.add_argument("--no_flops", dest="flops", action="store_false", help="skip the GFLOPs count")
+    parser.add_argument("--patch", default="",
+                        help=f"comma-separated candidate changes to time as a third model: {', '.join(PATCHES)}")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table at the end")
     parser.add_argument("--json", metavar="PATH", help="write every measurement as JSON ('-' for stdout)")
     args = parser.parse_args(argv)
@@ -179,6 +404,10 @@ def parse_args(argv=None):
     unknown = [m for m in args.models if m not in PAIRS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
+    args.patch = [p.strip() for p in args.patch.split(",") if p.strip()]
+    unknown = [p for p in args.patch if p not in PATCHES]
+    if unknown:
+        parser.error(f"unknown patch(es) {', '.join(unknown)}; choose from {', '.join(PATCHES)}")
     for key in ("rounds", "batch_size", "warmup", "num_classes"):
         if getattr(args, key) < (0 if key == "warmup" else 1):
             parser.error(f"--{key} must be positive")

@@ -205,4 +205,4 @@ def _feature_extractor(spec: ModelSpec, input_shape, weights, kwargs):
         raise UsageError(f"{spec.name} does not support features_only")
     backbone = spec.builder(include_top=False, pooling=None, input_shape=input_shape, weights=weights, **kwargs)
     outputs = {f"stride_{stride}": backbone.get_layer(layer).output for stride, layer in spec.feature_layers}
-    return keras.Model(backbone.inputs, outputs, name=f"{backbone.name}_features")
+    return keras.Model(backbone.input, outputs, name=f"{backbone.name}_features")
