@@ -30,7 +30,7 @@ def test_sizes_and_classes(bundle):
     assert bundle.num_classes == 10
     assert bundle.class_names == [str(digit) for digit in range(10)]
     assert bundle.skipped_files == 0
-    assert default_image_size("digits") == 32
+    assert default_image_size("digits") == 64
     assert default_image_size("tfds:cifar10") is None
 
 

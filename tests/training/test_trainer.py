@@ -40,7 +40,7 @@ def test_run_directory_contents(finished_run):
     config = run.read_config()
     assert config["model"] == "mobilenet_v3_small" and config["class_names"] == [str(d) for d in range(10)]
     # The digits recipe filled the unset flags.
-    assert config["train"]["image_size"] == 32 and config["train"]["hflip"] is False
+    assert config["train"]["image_size"] == 64 and config["train"]["hflip"] is False
     assert config["preprocess"]["scale"] == [0.5, 1.0]
     assert os.listdir(run.log_dir), "TensorBoard logs missing"
     assert not [f for f in os.listdir(run.path) if f.startswith(".tmp")], "temporary files left behind"

@@ -24,8 +24,7 @@ def define_train_flags() -> None:
     define_data_flags()
     flags.DEFINE_string("run_dir", None, "Run directory (default runs/<model>-<dataset>). Re-running the same "
                         "command resumes from its last finished epoch.")
-    flags.DEFINE_integer("epochs", None, "Total training epochs (default: the dataset's recipe, e.g. 40 for "
-                         "digits, else 30).")
+    flags.DEFINE_integer("epochs", None, "Total training epochs (default: the dataset's recipe, else 30).")
     flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas).")
     flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the dataset's recipe, e.g. 3e-3 for "
                        "digits, else 1e-3 for adam/adamw and 0.1 for sgd).")
@@ -34,7 +33,7 @@ def define_train_flags() -> None:
     flags.DEFINE_float("momentum", _D.momentum, "Momentum for sgd / nesterov.")
     flags.DEFINE_float("warmup_epochs", _D.warmup_epochs, "Linear warmup epochs before cosine decay.")
     flags.DEFINE_float("label_smoothing", _D.label_smoothing, "Label smoothing of the cross-entropy loss.")
-    flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, e.g. 32 for digits, "
+    flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, e.g. 64 for digits, "
                          "else the model's).")
     flags.DEFINE_float("crop_scale_min", None, "Smallest random-resized-crop area fraction (default: the "
                        "dataset's recipe, e.g. 0.5 for digits, else 0.08).")

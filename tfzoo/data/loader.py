@@ -32,7 +32,7 @@ def dataset_defaults(name: str) -> dict:
 
 
 def default_image_size(name: str) -> int | None:
-    """Native resolution of a dataset: 32 for ``"digits"``, None otherwise.
+    """Training resolution a dataset recommends: 64 for ``"digits"``, None otherwise.
 
     None means the caller should use the model's default input size.
     """
