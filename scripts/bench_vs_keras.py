@@ -24,7 +24,7 @@ candidate model-side change applied by monkeypatching (see `PATCHES`), given
 the tfzoo model's weights and checked for equal outputs, so a proposed fix is
 measured side by side before anyone edits the models:
 
-    python scripts/bench_vs_keras.py --models vgg16 --patch vgg_matmul_head
+    python scripts/bench_vs_keras.py --models vgg16 --patch whole_map_conv
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class Pair(NamedTuple):
 
 
 PAIRS = {
+    "mobilenet_v1": Pair("mobilenet_v1_100", "MobileNet", 224, {},
+                         "same network and parameters (keras' classifier is a 1x1 conv)"),
     "mobilenet_v2": Pair("mobilenet_v2_100", "MobileNetV2", 224, {},
                          "same network and parameters"),
     "mobilenet_v3_large": Pair("mobilenet_v3_large", "MobileNetV3Large", 224, {"include_preprocessing": False},
@@ -83,6 +85,7 @@ PAIRS = {
                             "non-trainable)"),
     "vgg16": Pair("vgg16", "VGG16", 224, {},
                   "same parameters; tfzoo (timm) writes fc6/fc7 as 7x7 and 1x1 convs, keras as Flatten + Dense"),
+    "vgg19": Pair("vgg19", "VGG19", 224, {}, "as vgg16"),
     "inception_v3": Pair("inception_v3", "InceptionV3", 299, {},
                          "keras BatchNorm has no scale (gamma): -17,216 params; tfzoo's pool branches zero-pad "
                          "(PyTorch count_include_pad), keras pools 'same'"),
@@ -90,6 +93,9 @@ PAIRS = {
                      "same parameters; keras uses SeparableConv2D layers and 'same' max pools (asymmetric on even "
                      "maps), tfzoo PyTorch's symmetric -inf-padded pools"),
 }
+
+# VGG-19 repeats VGG-16's findings at 1.3x its cost; run it with --models vgg19.
+DEFAULT_PAIRS = tuple(key for key in PAIRS if key != "vgg19")
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +186,7 @@ def _patched(*targets):
             setattr(obj, attr, value)
 
 
-def _patch_vgg_matmul_head():
+def _patch_whole_map_conv():
     return _patched((keras.layers, "Conv2D", WholeMapConv2D))
 
 
@@ -231,10 +237,11 @@ class Patch(NamedTuple):
 
 
 PATCHES = {
-    "vgg_matmul_head": Patch(
-        _patch_vgg_matmul_head, ("vgg16",), True,
-        "VGG pre-logits 7x7 conv on the 7x7 map (and the 1x1 conv on the 1x1 map) as a matrix product "
-        "(WholeMapConv2D)"),
+    "whole_map_conv": Patch(
+        _patch_whole_map_conv, ("vgg16", "vgg19", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0"),
+        True,
+        "convolutions whose kernel covers the whole input map as one matrix product (WholeMapConv2D): VGG's "
+        "7x7 pre-logits conv on the 7x7 map, and 1x1 convs on 1x1 maps (squeeze-excite, MobileNetV3's head)"),
     "max_pool2d": Patch(
         _patch_max_pool2d, ("densenet121", "densenet169", "densenet201", "xception"), True,
         "padded max pool in one pass: Keras 'same' where it pads symmetrically, else -inf pad + 'valid' "
@@ -251,10 +258,11 @@ PATCHES = {
 }
 
 
-def build_pair(key: str, pair: Pair, num_classes: int, patches=()) -> tuple:
+def build_pair(key: str, pair: Pair, num_classes: int, patches=(), control: bool = False) -> tuple:
     """``({label: model}, {label: relative output difference})`` for one pair and its applicable patches.
 
-    Labels are ``"tfzoo"``, ``"keras"`` and ``"tfzoo+PATCH"``; a patched model
+    Labels are ``"tfzoo"``, ``"keras"``, ``"keras_copy"`` (a second keras
+    model, with `control`) and ``"tfzoo+PATCH"``; a patched model
     gets the tfzoo model's weights, and its difference is the largest
     ``|patched - tfzoo|`` over the largest ``|tfzoo|`` logit on random images.
     """
@@ -264,6 +272,9 @@ def build_pair(key: str, pair: Pair, num_classes: int, patches=()) -> tuple:
         "keras": getattr(keras.applications, pair.keras_name)(weights=None, input_shape=size, classes=num_classes,
                                                               **pair.keras_kwargs),
     }
+    if control:
+        models["keras_copy"] = getattr(keras.applications, pair.keras_name)(
+            weights=None, input_shape=size, classes=num_classes, **pair.keras_kwargs)
     differences = {}
     for name in patches:
         if key not in PATCHES[name].pairs:
@@ -292,17 +303,17 @@ def _paired(numerator: list, denominator: list) -> dict:
 
 
 def benchmark_pair(key: str, pair: Pair, args) -> dict:
-    models, differences = build_pair(key, pair, args.num_classes, args.patch)
+    models, differences = build_pair(key, pair, args.num_classes, args.patch, args.control)
     runs = compare_inference(models, args.batch_size, pair.image_size, rounds=args.rounds,
                              iterations=args.iterations, seconds=args.seconds, warmup=args.warmup, xla=args.xla)
     result = {"pair": key, "image_size": pair.image_size, "batch_size": args.batch_size, "notes": pair.notes,
               "models": {}}
     for label, model in models.items():
         rates = runs[label]["images_per_sec"]
-        entry = {"model": f"keras.applications.{pair.keras_name}" if label == "keras" else pair.tfzoo_name,
+        entry = {"model": f"keras.applications.{pair.keras_name}" if label.startswith("keras") else pair.tfzoo_name,
                  "images_per_sec": rates, "median_images_per_sec": statistics.median(rates),
                  "iterations": runs[label]["iterations"], **count_params(model)}
-        if args.flops:
+        if args.flops and label != "keras_copy":
             entry["gflops"] = count_flops(model, pair.image_size) / 1e9
         if label in differences:
             patch = PATCHES[label.split("+", 1)[1]]
@@ -311,6 +322,9 @@ def benchmark_pair(key: str, pair: Pair, args) -> dict:
                          vs_keras=_paired(rates, runs["keras"]["images_per_sec"]))
         result["models"][label] = entry
     result.update(_paired(runs["tfzoo"]["images_per_sec"], runs["keras"]["images_per_sec"]))
+    if "keras_copy" in runs:
+        # An A/A comparison: how far two identical models' ratio strays from 1 in this run.
+        result["control"] = _paired(runs["keras_copy"]["images_per_sec"], runs["keras"]["images_per_sec"])
     del models
     keras.backend.clear_session()
     gc.collect()
@@ -336,8 +350,12 @@ def _params(n: int) -> str:
 
 def markdown(results: list, args) -> str:
     """The comparison table, then one table of patch experiments if any ran."""
-    head = "| model | tfzoo img/s | keras img/s | ratio | paired ratios: median [IQR] | params tfzoo / keras |"
-    rule = "|---|---:|---:|---:|---:|---|"
+    control = any("control" in r for r in results)
+    head = "| model | tfzoo img/s | keras img/s | ratio | paired ratios: median [IQR] |"
+    rule = "|---|---:|---:|---:|---:|"
+    if control:
+        head, rule = head + " A/A control: keras copy / keras |", rule + "---:|"
+    head, rule = head + " params tfzoo / keras |", rule + "---|"
     if args.flops:
         head, rule = head + " GFLOPs tfzoo / keras |", rule + "---|"
     lines = [head + " notes |", rule + "---|"]
@@ -345,8 +363,11 @@ def markdown(results: list, args) -> str:
         t, k = r["models"]["tfzoo"], r["models"]["keras"]
         row = (f"| {r['pair']} ({r['image_size']} px) | {t['median_images_per_sec']:.1f} | "
                f"{k['median_images_per_sec']:.1f} | **{r['ratio']:.2f}** | "
-               f"{r['paired_median']:.2f} [{r['paired_q1']:.2f}-{r['paired_q3']:.2f}] | "
-               f"{_params(t['trainable_params'])} / {_params(k['trainable_params'])} |")
+               f"{r['paired_median']:.2f} [{r['paired_q1']:.2f}-{r['paired_q3']:.2f}] |")
+        if control:
+            c = r.get("control")
+            row += f" {c['ratio']:.2f} [{c['paired_q1']:.2f}-{c['paired_q3']:.2f}] |" if c else " |"
+        row += f" {_params(t['trainable_params'])} / {_params(k['trainable_params'])} |"
         if args.flops:
             row += f" {t['gflops']:.2f} / {k['gflops']:.2f} |"
         lines.append(row + f" {r['notes']} |")
@@ -372,6 +393,9 @@ def plain(result: dict) -> str:
             f"{k['median_images_per_sec']:8.1f} img/s  ratio {result['ratio']:.3f} "
             f"(paired {result['paired_median']:.2f} [{result['paired_q1']:.2f}-{result['paired_q3']:.2f}])  "
             f"params {t['trainable_params']:,} / {k['trainable_params']:,}")
+    if "control" in result:
+        c = result["control"]
+        text += f"\n  {'A/A control keras_copy':<30} ratio {c['ratio']:.3f} [{c['paired_q1']:.2f}-{c['paired_q3']:.2f}]"
     for label, e in result["models"].items():
         if "patch" in e:
             text += (f"\n  {label:<30} {e['median_images_per_sec']:8.1f} img/s  vs tfzoo {e['vs_tfzoo']['ratio']:.3f} "
@@ -383,8 +407,9 @@ def plain(result: dict) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(PAIRS),
-                        help=f"comma-separated subset of: {', '.join(PAIRS)} (default: all)")
+    parser.add_argument("--models", default=",".join(DEFAULT_PAIRS),
+                        help=f"comma-separated subset of: {', '.join(PAIRS)} (default: all but "
+                             f"{', '.join(sorted(set(PAIRS) - set(DEFAULT_PAIRS)))})")
     parser.add_argument("--rounds", type=int, default=7, help="measurements per model (default 7)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=None,
@@ -394,6 +419,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches per model before timing")
     parser.add_argument("--num_classes", type=int, default=1000)
     parser.add_argument("--xla", action="store_true", help="compile both forward passes with XLA")
+    parser.add_argument("--control", action="store_true",
+                        help="also time a second keras model: an A/A ratio that shows this run's noise")
     parser.add_argument("--no_flops", dest="flops", action="store_false", help="skip the GFLOPs count")
     parser.add_argument("--patch", default="",
                         help=f"comma-separated candidate changes to time as a third model: {', '.join(PATCHES)}")

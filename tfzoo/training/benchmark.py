@@ -1,7 +1,7 @@
 """Model cost and speed: parameters, FLOPs and inference images/s.
 
-FLOPs come from TensorFlow's graph profiler on the frozen inference graph
-(one multiply-add counts as two FLOPs). Throughput is timed on a compiled
+FLOPs come from TensorFlow's graph profiler on the traced inference graph
+and the functions it calls (one multiply-add counts as two FLOPs). Throughput is timed on a compiled
 `tf.function` after warm-up, as the median of several timed repeats.
 
 Speed *comparisons* between models use `compare_inference`, which times the
@@ -32,21 +32,67 @@ def count_params(model: keras.Model) -> dict:
 def count_flops(model: keras.Model, image_size: int) -> int:
     """FLOPs of one forward pass at batch 1 (2 per multiply-add).
 
-    Grouped and depthwise convolutions count their actual work (the profiler
-    multiplies the output size by the filter's per-group input depth).
+    TensorFlow's graph profiler counts the traced inference graph; it does
+    not look inside function calls, so the bodies of the functions the graph
+    calls are counted too. That matters for grouped convolutions (ResNeXt,
+    RegNet), which Keras' TensorFlow backend runs as an XLA-compiled function
+    on CPU; the profiler then counts their actual work (the filter's
+    per-group input depth, not the full input depth).
     """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec([1, image_size, image_size, model.input_shape[-1]], tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
-        options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-        options["output"] = "none"
-        profile = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op",
-                                                options=options)
-    return int(profile.total_float_ops)
+    library = concrete.graph.as_graph_def().library
+    return _graph_flops(concrete.graph, library, {f.signature.name: f for f in library.function})
+
+
+_CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+
+
+def _graph_flops(graph: tf.Graph, library, functions: dict) -> int:
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    total = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op",
+                                          options=options).total_float_ops
+    for op in graph.get_operations():
+        name = op.get_attr("f").name if op.type in _CALL_OPS else op.type
+        if name in functions:
+            total += _graph_flops(_function_body(functions[name], op, library), library, functions)
+    return int(total)
+
+
+def _function_body(fdef, call: tf.Operation, library) -> tf.Graph:
+    """The graph of `fdef` as `call` runs it: its inputs' shapes, variables read as placeholders of their shape.
+
+    Variables reach a function as resource handles, whose shape the body's
+    shape inference cannot see; each ``ReadVariableOp`` of one becomes a
+    placeholder shaped like the variable (from the caller's handle data), so
+    the profiler knows every operand's shape.
+    """
+    from tensorflow.python.framework.function_def_to_graph import function_def_to_graph_def
+    from tensorflow.python.ops import handle_data_util
+
+    input_shapes, variable_shapes = [], {}
+    for arg, tensor in zip(fdef.signature.input_arg, call.inputs):
+        input_shapes.append(None if tensor.dtype == tf.resource else tensor.shape)
+        if tensor.dtype == tf.resource:
+            data = handle_data_util.get_resource_handle_data(tensor)
+            if data.is_set and data.shape_and_type:
+                variable_shapes[arg.name] = data.shape_and_type[0].shape
+    graph_def, _ = function_def_to_graph_def(fdef, input_shapes)
+    for node in graph_def.node:
+        source = node.input[0].split(":")[0] if node.op == "ReadVariableOp" and node.input else None
+        if source in variable_shapes:
+            dtype = node.attr["dtype"].type
+            node.op = "Placeholder"
+            del node.input[:]
+            node.attr.clear()
+            node.attr["dtype"].type = dtype
+            node.attr["shape"].shape.CopyFrom(variable_shapes[source])
+    graph_def.library.CopyFrom(library)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    return graph
 
 
 def inference_function(model: keras.Model, *, xla: bool = False) -> Callable:
