@@ -1,8 +1,8 @@
 """tfzoo: a Keras 3 / TensorFlow model zoo for image classification.
 
 The public entry points are the registry functions (`create_model`,
-`list_models`, `model_info`), `tfzoo.models` with the family builders, and
-`UsageError`. They load on first use, so `import tfzoo` stays cheap and the
+`list_models`, `model_info`), `tfzoo.models` with the family builders,
+`reparameterize` / `fuse_bn` (inference-form conversion) and `UsageError`. They load on first use, so `import tfzoo` stays cheap and the
 command line can start TensorFlow on its own terms.
 """
 
@@ -15,9 +15,12 @@ _LAZY = {
     "list_models": "tfzoo.models.registry",
     "model_info": "tfzoo.models.registry",
     "UsageError": "tfzoo.errors",
+    "reparameterize": "tfzoo.models.reparam",
+    "fuse_bn": "tfzoo.models.reparam",
 }
 
-__all__ = ["create_model", "list_models", "model_info", "models", "UsageError", "__version__"]
+__all__ = ["create_model", "list_models", "model_info", "models", "UsageError", "reparameterize", "fuse_bn",
+           "__version__"]
 
 
 def __getattr__(name):

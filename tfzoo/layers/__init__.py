@@ -8,6 +8,8 @@ from tfzoo.layers.head import classifier, global_pool
 from tfzoo.layers.mobile_blocks import depthwise_separable, inverted_residual
 from tfzoo.layers.norm import NormConfig, norm_layer
 from tfzoo.layers.padded_pooling import avg_pool2d, max_pool2d
+from tfzoo.layers.rep_block import RepVGGBlock
+from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
 
@@ -16,5 +18,5 @@ __all__ = [
     "avg_pool2d", "max_pool2d", "separable_conv2d",
     "activation", "keras_activation_name", "conv2d", "conv_norm_act", "depthwise_conv2d", "make_divisible",
     "DropPath", "classifier", "global_pool", "depthwise_separable", "inverted_residual", "NormConfig",
-    "norm_layer", "squeeze_excite",
+    "norm_layer", "squeeze_excite", "RepVGGBlock", "Reparameterizable", "fold_batch_norm",
 ]

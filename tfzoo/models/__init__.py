@@ -10,13 +10,14 @@ from tfzoo.models.inception import InceptionV3
 from tfzoo.models.mobilenet import MobileNetV1, MobileNetV2
 from tfzoo.models.mobilenetv3 import MobileNetV3, MobileNetV3Large, MobileNetV3Small
 from tfzoo.models.regnet import RegNet
+from tfzoo.models.repvgg import RepVGG
 from tfzoo.models.registry import create_model, list_models, model_info, register_model
 from tfzoo.models.resnet import ResNet, ResNet18, ResNet34, ResNet50, ResNet101, ResNet152, ResNeXt, SEResNeXt
 from tfzoo.models.vgg import VGG, VGG11, VGG13, VGG16, VGG19
 from tfzoo.models.xception import Xception
 
 __all__ = [
-    "RegNet", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNeXt",
+    "RegNet", "RepVGG", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNeXt",
     "SEResNeXt", "VGG", "VGG11", "VGG13", "VGG16", "VGG19",
     "DenseNet", "DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "InceptionV3", "Xception",
     "EfficientNet", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
