@@ -2,8 +2,9 @@
 
 The public entry points are the registry functions (`create_model`,
 `list_models`, `model_info`), `tfzoo.models` with the family builders,
-`reparameterize` / `fuse_bn` (inference-form conversion) and `UsageError`. They load on first use, so `import tfzoo` stays cheap and the
-command line can start TensorFlow on its own terms.
+`reparameterize` / `fuse_bn` (inference-form conversion) and `UsageError`.
+They load on first use, so `import tfzoo` stays cheap and the command line
+can start TensorFlow on its own terms.
 """
 
 import importlib

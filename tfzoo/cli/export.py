@@ -7,6 +7,9 @@ flags.DEFINE_string("output", None, "Version directory (models/NAME/1) or model 
                     "(models/NAME: the next version number is used).", required=True)
 flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
 flags.DEFINE_integer("top_k", 5, "Number of top classes in the signatures' outputs.")
+flags.DEFINE_boolean("reparameterize", True, "Export re-parameterizable models (RepVGG) in their deploy form "
+                     "(one 3x3 conv + ReLU per block); --noreparameterize keeps the training form.")
+flags.DEFINE_boolean("fuse_bn", False, "Fold every conv -> BatchNorm pair into one convolution with bias.")
 FLAGS = flags.FLAGS
 
 
@@ -14,6 +17,7 @@ def main(args):
     from tfzoo.data.preprocessing import PreprocessConfig
     from tfzoo.errors import UsageError
     from tfzoo.export import export_saved_model
+    from tfzoo.export.saved_model import read_export_metadata
     from tfzoo.utils.rundir import RunDir
 
     if args:
@@ -25,5 +29,8 @@ def main(args):
     model = run.load_model()
     path = export_saved_model(model, FLAGS.output, preprocess=PreprocessConfig.from_dict(config["preprocess"]),
                               class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite,
-                              model_name=config["model"])
-    print(f"Exported {config['model']} to {path} (signatures: serving_default, predict_images)")
+                              model_name=config["model"], reparameterize=FLAGS.reparameterize, fuse_bn=FLAGS.fuse_bn)
+    form = read_export_metadata(path)["form"]
+    print(f"Exported {config['model']} to {path} (signatures: serving_default, predict_images; form: "
+          f"{form['form']}, {form['reparameterized_layers']} re-parameterized layers, "
+          f"{form['fused_batchnorms']} folded batch norms)")

@@ -25,8 +25,13 @@ Directory layout (TF Serving's numbered versions)::
       1/                            one version
         saved_model.pb
         variables/
-        assets.extra/tfzoo_export.json   model name, preprocessing, class names
+        assets.extra/tfzoo_export.json   model name, preprocessing, class names, exported form
       2/
+
+Inference form: by default a model with re-parameterizable layers (RepVGG) is
+exported in its deploy form (`tfzoo.reparameterize`), and with
+``fuse_bn=True`` every conv -> BatchNorm pair is folded (`tfzoo.fuse_bn`).
+The metadata's ``"form"`` records what was exported.
 
 `export_saved_model(model, "models/NAME/3")` writes version 3 exactly;
 `export_saved_model(model, "models/NAME")` writes the next version (1 when
@@ -46,6 +51,7 @@ import tensorflow as tf
 import tfzoo
 from tfzoo.data.preprocessing import PreprocessConfig, decode_image, eval_transform, normalize, resize_to_input
 from tfzoo.errors import UsageError
+from tfzoo.models import reparam
 from tfzoo.utils.atomic import atomic_directory, read_json, write_json
 
 METADATA_FILE = os.path.join("assets.extra", "tfzoo_export.json")
@@ -155,6 +161,27 @@ def _check_model(model: keras.Model, preprocess: PreprocessConfig) -> int:
     return int(output_shape[-1])
 
 
+def inference_form(model: keras.Model, *, reparameterize: bool, fuse_bn: bool) -> tuple[keras.Model, dict]:
+    """The model to export and a description of its form for the metadata.
+
+    Returns:
+        ``(model, form)``; ``form["form"]`` is ``"deploy"`` when layers were
+        re-parameterized, ``"training"`` when re-parameterizable layers were
+        kept as trained (``reparameterize=False``), else ``"plain"``;
+        ``form["reparameterized_layers"]`` and ``form["fused_batchnorms"]``
+        count the conversions.
+    """
+    convertible = reparam.count_reparameterizable(model)
+    converted = convertible if reparameterize else 0
+    if converted:
+        model = reparam.reparameterize(model)
+    fused = reparam.count_fusable_bn(model) if fuse_bn else 0
+    if fused:
+        model = reparam.fuse_bn(model)
+    kind = "deploy" if converted else ("training" if convertible else "plain")
+    return model, {"form": kind, "reparameterized_layers": converted, "fused_batchnorms": fused}
+
+
 def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes: int, top_k: int,
                    apply_softmax: bool):
     size = preprocess.image_size
@@ -196,7 +223,7 @@ def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes
 
 def export_saved_model(model: keras.Model, output: str, *, preprocess: PreprocessConfig,
                        class_names: list[str] | None = None, top_k: int = 5, overwrite: bool = False,
-                       model_name: str | None = None) -> str:
+                       model_name: str | None = None, reparameterize: bool = True, fuse_bn: bool = False) -> str:
     """Writes `model` as a TF Serving SavedModel version with preprocessing and top-k in the graph.
 
     Args:
@@ -211,6 +238,9 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
         overwrite: Replace an existing version directory. The old version is
             removed only once the new one is complete.
         model_name: Name recorded in the metadata file; defaults to ``model.name``.
+        reparameterize: Export re-parameterizable layers (RepVGG blocks) in
+            their deploy form; no effect on other models.
+        fuse_bn: Fold each conv -> BatchNorm pair into one convolution.
 
     Returns:
         The absolute path of the version directory written.
@@ -220,6 +250,7 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
             destination, `top_k` < 1, class names that do not match K, or a
             model whose shape does not fit the preprocessing.
     """
+    model, form = inference_form(model, reparameterize=reparameterize, fuse_bn=fuse_bn)
     num_classes = _check_model(model, preprocess)
     if not isinstance(top_k, int) or top_k < 1:
         raise UsageError(f"top_k must be a positive integer, got {top_k!r}")
@@ -247,6 +278,7 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
         "preprocess": preprocess.to_dict(),
         "top_k": k,
         "softmax_in_graph": apply_softmax,
+        "form": form,
         "signatures": {
             "serving_default": "images: float32 [N, H, W, 3] in 0..255 -> resize_to_input -> normalize",
             "predict_images": "image_bytes: string [N] JPEG/PNG -> decode_image -> eval_transform -> normalize",
