@@ -1,0 +1,80 @@
+"""Export in inference form: RepVGG blocks in deploy form by default, conv -> BN folding with ``fuse_bn``.
+
+The exported SavedModel's probabilities must equal the trained (training-form) Keras model's, and the
+metadata must say which form was written.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests.export.export_testlib import PREPROCESS, make_image
+from tests.models.test_repvgg import randomize_batch_norms
+from tfzoo.data.preprocessing import normalize
+from tfzoo.export.saved_model import export_saved_model, inference_form, read_export_metadata
+from tfzoo.layers import RepVGGBlock, classifier
+
+ATOL = 1e-5
+
+
+def tiny_repvgg(seed=0) -> keras.Model:
+    """A few RepVGG blocks (plain, grouped with identity, strided) and the tfzoo head, with random BN stats."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3), name="images")
+    x = RepVGGBlock(8, strides=2, name="stage0")(inputs)
+    x = RepVGGBlock(8, groups=2, name="stage1_0")(x)
+    x = RepVGGBlock(16, strides=2, groups=4, name="stage2_0")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = classifier(x, 4, name="linear")
+    return randomize_batch_norms(keras.Model(inputs, outputs, name="tiny_repvgg"), seed=seed)
+
+
+def tiny_conv_bn(seed=0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3), name="images")
+    x = keras.layers.Conv2D(8, 3, strides=2, use_bias=False, name="conv")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn")(x))
+    x = keras.layers.DepthwiseConv2D(3, use_bias=False, name="dw")(x)
+    x = keras.layers.BatchNormalization(name="dw_bn")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return randomize_batch_norms(keras.Model(inputs, classifier(x, 4, name="fc"), name="tiny_conv_bn"), seed=seed)
+
+
+def _images():
+    return np.stack([make_image(32, 32, seed=s) for s in (11, 12, 13)]).astype("float32")
+
+
+def _check_export_matches(model, version_dir):
+    images = _images()
+    expected = model(normalize(images, PREPROCESS), training=False).numpy()
+    outputs = tf.saved_model.load(version_dir).signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=ATOL, rtol=0)
+    assert np.ptp(expected, axis=0).max() > 1e-3  # distinct predictions, so a wrong export would show
+
+
+def test_repvgg_exports_in_deploy_form_with_equal_predictions(tmp_path):
+    model = tiny_repvgg()
+    version_dir = export_saved_model(model, str(tmp_path / "repvgg"), preprocess=PREPROCESS)
+    assert read_export_metadata(version_dir)["form"] == {"form": "deploy", "reparameterized_layers": 3,
+                                                         "fused_batchnorms": 0}
+    # Only the deploy form's variables were saved: one kernel and bias per block, no BN statistics.
+    saved = tf.saved_model.load(version_dir)
+    names = sorted(v.name.split(":")[0] for v in saved.variables)
+    assert names == ["linear/bias", "linear/kernel"] + [f"{block}/rbr_reparam/{weight}" for block in
+                                                        ("stage0", "stage1_0", "stage2_0") for weight in
+                                                        ("bias", "kernel")]
+    _check_export_matches(model, version_dir)
+
+
+def test_fuse_bn_export_matches_and_training_form_can_be_kept(tmp_path):
+    model = tiny_conv_bn()
+    version_dir = export_saved_model(model, str(tmp_path / "convbn"), preprocess=PREPROCESS, fuse_bn=True)
+    assert read_export_metadata(version_dir)["form"] == {"form": "plain", "reparameterized_layers": 0,
+                                                         "fused_batchnorms": 2}
+    _check_export_matches(model, version_dir)
+
+    kept, form = inference_form(tiny_repvgg(), reparameterize=False, fuse_bn=False)
+    assert form == {"form": "training", "reparameterized_layers": 0, "fused_batchnorms": 0}
+    assert not kept.get_layer("stage0").deploy
