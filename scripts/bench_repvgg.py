@@ -1,0 +1,125 @@
+"""RepVGG inference speed: deploy form against training form, side by side in one process.
+
+For each variant the training-form model is built (random weights, random
+BatchNorm statistics, 1000 classes), `tfzoo.reparameterize` converts it, the
+two are checked for equal outputs, and `tfzoo.training.benchmark.compare_inference`
+times them in turns (after warm-up, one measurement of each per round, the
+order reversing every round; compiled `tf.function`, ``training=False``, one
+fixed batch). The table gives each form's median images/s, the ratio of the
+medians (deploy / training) and the median and interquartile range of the
+per-round ratios as a noise gauge, plus parameters and FLOPs of each form.
+
+    python scripts/bench_repvgg.py                                # a0 and b1g4, batch 16, 224 px
+    python scripts/bench_repvgg.py --variants a0 --rounds 9 --markdown
+    python scripts/bench_repvgg.py --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfzoo  # noqa: E402
+from tfzoo.training.benchmark import compare_inference, count_flops, count_params, random_images  # noqa: E402
+
+
+def randomize_batch_norms(model: keras.Model, seed: int = 0) -> None:
+    """Moving statistics and affine parameters away from 0/1, so the folding does real work."""
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = layer.moving_mean.shape
+            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
+            layer.beta.assign(rng.normal(0.0, 0.3, shape))
+            layer.moving_mean.assign(rng.normal(0.0, 0.3, shape))
+            layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
+
+
+def bench_variant(variant: str, args) -> dict:
+    size = args.image_size
+    training = tfzoo.create_model(f"repvgg_{variant}", input_shape=(size, size, 3), classifier_activation=None)
+    randomize_batch_norms(training)
+    deploy = tfzoo.reparameterize(training)
+    images = random_images(training, 2, size)
+    expected = training(images, training=False).numpy()
+    error = float(np.abs(deploy(images, training=False).numpy() - expected).max() / np.abs(expected).max())
+    result = {"variant": variant, "max_relative_error": error}
+    for name, model in (("training", training), ("deploy", deploy)):
+        result[name] = {**count_params(model), "gflops": round(count_flops(model, size) / 1e9, 3)}
+    timings = compare_inference({"training": training, "deploy": deploy}, args.batch_size, size,
+                                rounds=args.rounds, seconds=args.seconds, xla=args.xla)
+    for name in ("training", "deploy"):
+        rates = timings[name]["images_per_sec"]
+        result[name].update(images_per_sec=rates, median=statistics.median(rates),
+                            iterations=timings[name]["iterations"])
+    per_round = [d / t for d, t in zip(timings["deploy"]["images_per_sec"], timings["training"]["images_per_sec"])]
+    quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+    result.update(speedup=result["deploy"]["median"] / result["training"]["median"],
+                  round_ratio_median=statistics.median(per_round), round_ratio_iqr=(quartiles[0], quartiles[2]))
+    del training, deploy
+    gc.collect()
+    return result
+
+
+def markdown(results: list, args) -> str:
+    lines = [
+        f"batch {args.batch_size}, {args.image_size} px, {args.rounds} rounds, float32, "
+        f"{'XLA' if args.xla else 'no XLA'}, {platform.machine()} CPU ({os.cpu_count()} cores), "
+        f"TF {tf.__version__}, {datetime.date.today().isoformat()}",
+        "",
+        "| model | training form img/s | deploy form img/s | deploy / training | per-round ratio (IQR) "
+        "| params train -> deploy | GFLOPs train -> deploy | max rel. error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        low, high = r["round_ratio_iqr"]
+        lines.append(
+            f"| repvgg_{r['variant']} | {r['training']['median']:.1f} | {r['deploy']['median']:.1f} | "
+            f"**{r['speedup']:.2f}x** | {r['round_ratio_median']:.2f} ({low:.2f}-{high:.2f}) | "
+            f"{r['training']['trainable_params'] / 1e6:.2f}M -> {r['deploy']['trainable_params'] / 1e6:.2f}M | "
+            f"{r['training']['gflops']:.2f} -> {r['deploy']['gflops']:.2f} | {r['max_relative_error']:.1e} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="a0,b1g4", help="comma-separated RepVGG variants (a0, b1g4 ...)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=3.0, help="target length of one measurement")
+    parser.add_argument("--xla", action="store_true", help="compile both forward passes with XLA")
+    parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table")
+    parser.add_argument("--json", help="also write every measurement to this file")
+    args = parser.parse_args(argv)
+    results = []
+    for variant in args.variants.split(","):
+        result = bench_variant(variant.strip(), args)
+        results.append(result)
+        if not args.markdown:
+            print(f"repvgg_{result['variant']}: training {result['training']['median']:.1f} img/s, deploy "
+                  f"{result['deploy']['median']:.1f} img/s, speedup {result['speedup']:.2f}x "
+                  f"(per-round {result['round_ratio_median']:.2f}), max rel. error "
+                  f"{result['max_relative_error']:.1e}", flush=True)
+    if args.markdown:
+        print(markdown(results, args))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"args": vars(args), "results": results}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
