@@ -250,7 +250,6 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
             destination, `top_k` < 1, class names that do not match K, or a
             model whose shape does not fit the preprocessing.
     """
-    model, form = inference_form(model, reparameterize=reparameterize, fuse_bn=fuse_bn)
     num_classes = _check_model(model, preprocess)
     if not isinstance(top_k, int) or top_k < 1:
         raise UsageError(f"top_k must be a positive integer, got {top_k!r}")
@@ -267,6 +266,7 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
     if os.path.exists(version_dir) and not overwrite:
         raise UsageError(exists_message)
 
+    model, form = inference_form(model, reparameterize=reparameterize, fuse_bn=fuse_bn)
     archive = _build_archive(model, preprocess, class_names, num_classes, k, apply_softmax)
     metadata = {
         "format": METADATA_FORMAT,
