@@ -12,6 +12,15 @@ per-round ratios as a noise gauge, plus parameters and FLOPs of each form.
     python scripts/bench_repvgg.py                                # a0 and b1g4, batch 16, 224 px
     python scripts/bench_repvgg.py --variants a0 --rounds 9 --markdown
     python scripts/bench_repvgg.py --json results.json
+    python scripts/bench_repvgg.py --variants a0 --breakdown   # + the two halfway forms below
+
+``--breakdown`` also times two halfway forms built from the same block plan
+with plain Keras layers (random weights; only their speed matters), which
+split the deploy form's gain into its two sources: ``branches_no_bn`` keeps
+the three branches but with each BatchNorm folded into its convolution (the
+cost of the branches alone), ``conv3x3_bn`` has the deploy form's single 3x3
+convolution per block followed by an unfolded BatchNorm (the cost of the
+BatchNorms alone).
 """
 
 from __future__ import annotations
@@ -47,6 +56,28 @@ def randomize_batch_norms(model: keras.Model, seed: int = 0) -> None:
             layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
 
 
+def halfway_form(variant: str, kind: str, size: int) -> keras.Model:
+    """``branches_no_bn`` or ``conv3x3_bn`` (see the module docstring) for `variant`."""
+    from tfzoo.models import repvgg
+
+    inputs = keras.Input((size, size, 3))
+    x, in_channels = inputs, 3
+    for _, filters, strides, groups in repvgg.block_plan(repvgg.ARCHITECTURES[variant]):
+        padded = keras.layers.ZeroPadding2D(1)(x) if strides > 1 else x
+        padding = "valid" if strides > 1 else "same"
+        y = keras.layers.Conv2D(filters, 3, strides, padding, groups=groups, use_bias=kind == "branches_no_bn")(padded)
+        if kind == "branches_no_bn":
+            branches = [y, keras.layers.Conv2D(filters, 1, strides, groups=groups)(x)]
+            if in_channels == filters and strides == 1:
+                branches.append(x)
+            y = keras.layers.Add()(branches)
+        else:
+            y = keras.layers.BatchNormalization(epsilon=1e-5)(y)
+        x, in_channels = keras.layers.ReLU()(y), filters
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1000)(x), name=kind)
+
+
 def bench_variant(variant: str, args) -> dict:
     size = args.image_size
     training = tfzoo.create_model(f"repvgg_{variant}", input_shape=(size, size, 3), classifier_activation=None)
@@ -58,8 +89,15 @@ def bench_variant(variant: str, args) -> dict:
     result = {"variant": variant, "max_relative_error": error}
     for name, model in (("training", training), ("deploy", deploy)):
         result[name] = {**count_params(model), "gflops": round(count_flops(model, size) / 1e9, 3)}
-    timings = compare_inference({"training": training, "deploy": deploy}, args.batch_size, size,
-                                rounds=args.rounds, seconds=args.seconds, xla=args.xla)
+    models = {"training": training, "deploy": deploy}
+    if args.breakdown:
+        models.update((kind, halfway_form(variant, kind, size)) for kind in ("branches_no_bn", "conv3x3_bn"))
+    timings = compare_inference(models, args.batch_size, size, rounds=args.rounds, seconds=args.seconds, xla=args.xla)
+    for kind in list(models)[2:]:
+        rates = timings[kind]["images_per_sec"]
+        result[kind] = {"images_per_sec": rates, "median": statistics.median(rates),
+                        "round_ratio_to_training": statistics.median(
+                            r / t for r, t in zip(rates, timings["training"]["images_per_sec"]))}
     for name in ("training", "deploy"):
         rates = timings[name]["images_per_sec"]
         result[name].update(images_per_sec=rates, median=statistics.median(rates),
@@ -90,6 +128,17 @@ def markdown(results: list, args) -> str:
             f"**{r['speedup']:.2f}x** | {r['round_ratio_median']:.2f} ({low:.2f}-{high:.2f}) | "
             f"{r['training']['trainable_params'] / 1e6:.2f}M -> {r['deploy']['trainable_params'] / 1e6:.2f}M | "
             f"{r['training']['gflops']:.2f} -> {r['deploy']['gflops']:.2f} | {r['max_relative_error']:.1e} |")
+    for r in results:
+        if "branches_no_bn" not in r:
+            continue
+        lines += ["", f"Breakdown, repvgg_{r['variant']} (same rounds):", "",
+                  "| form | img/s | / training (medians) | per-round ratio |", "|---|---|---|---|",
+                  f"| training (3 branches + 3 BN) | {r['training']['median']:.1f} | 1.00x | 1.00 |"]
+        for kind, label in (("branches_no_bn", "3 branches, BN folded"), ("conv3x3_bn", "one 3x3 conv + BN")):
+            lines.append(f"| {label} | {r[kind]['median']:.1f} | {r[kind]['median'] / r['training']['median']:.2f}x"
+                         f" | {r[kind]['round_ratio_to_training']:.2f} |")
+        lines.append(f"| deploy (one 3x3 conv + bias) | {r['deploy']['median']:.1f} | {r['speedup']:.2f}x | "
+                     f"{r['round_ratio_median']:.2f} |")
     return "\n".join(lines)
 
 
@@ -101,6 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=3.0, help="target length of one measurement")
     parser.add_argument("--xla", action="store_true", help="compile both forward passes with XLA")
+    parser.add_argument("--breakdown", action="store_true", help="also time the two halfway forms")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table")
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args(argv)
