@@ -226,6 +226,7 @@ def build_nfnet(
     classifier_activation: str | None = "softmax",
     dropout: float | None = None,
     drop_path_rate: float = 0.0,
+    depths: tuple | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """Builds an NF-ResNet or NFNet from the `ARCHITECTURES` table.
@@ -240,11 +241,15 @@ def build_nfnet(
         classifier_activation: Activation of the output, or None for logits.
         dropout: Dropout before the classifier; None takes the variant's (F0 0.2 ... F6 0.5, NF-ResNet 0).
         drop_path_rate: Stochastic depth rate, reached by the last block.
+        depths: Blocks per stage, replacing the table's (the tests count the largest
+            variants' parameters from a shallow build, see tests/models/test_nfnet.py).
         name: Model name.
     """
     if arch_name not in ARCHITECTURES:
         raise ValueError(f"unknown NFNet architecture {arch_name!r}; choose from {sorted(ARCHITECTURES)}")
     arch = ARCHITECTURES[arch_name]
+    if depths is not None:
+        arch = arch._replace(depths=tuple(int(d) for d in depths))
     name = name or arch_name
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
     ctx = _Context(arch, NF_GAMMAS[arch.act])
