@@ -103,6 +103,17 @@ class ScaledWSConv2D(WSConv2D):
         scale = ops.rsqrt(ops.maximum(var * fan_in, self.eps)) * (self.gain * self.gamma)
         return (kernel - mean) * scale
 
+    # Keras' Conv2D saves exactly [kernel, bias]; the gain goes after them (in .keras files and checkpoints).
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store[str(2 if self.use_bias else 1)] = self.gain
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.gain.assign(store[str(2 if self.use_bias else 1)])
+
     def get_config(self):
         config = super().get_config()
         config.update({"gain_init": self.gain_init, "gamma": self.gamma})
