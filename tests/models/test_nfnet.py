@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import tfzoo
-from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaledActivation
+from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
 from tfzoo.layers.ws_conv import ScaledWSConv2D
 from tfzoo.models.nfnet import ARCHITECTURES, VARIANTS
 
@@ -127,6 +127,29 @@ def test_stochastic_depth_schedule(nf_resnet26):
     # DeepMind: rate * block_index / num_blocks, so the first block has none.
     np.testing.assert_allclose(rates, [0.4 * i / 8 for i in range(1, 8)])
     assert isinstance(nf_resnet26.get_layer("stages_3_1_drop_path"), keras.layers.Layer)
+
+
+def test_f_series_layers_save_and_load(tmp_path):
+    """The layers only the F-series uses (skipinit gain, SE gain, grouped ScaledWSConv2D), in a small model.
+
+    test_all_models saves the two NF-ResNets (the family's smallest); a full dm_nfnet_f0 .keras file is 286 MB.
+    """
+    inputs = keras.Input((6, 6, 8))
+    h = ScaledActivation("gelu", scale=1.7, name="act1")(inputs)
+    y = ScaledWSConv2D(8, 3, padding="same", groups=2, name="conv")(h)
+    y = keras.layers.Conv2D(8, 1, name="attn")(y)
+    y = ScaleByConstant(2.0, name="attn_gain")(y)
+    outputs = NFResidual(alpha=0.2, skipinit=True, name="block")([y, inputs])
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.normal(size=(2, 6, 6, 8)).astype("float32")
+    expected = model(x).numpy()
+    model.save(tmp_path / "f.keras")
+    loaded = keras.saving.load_model(tmp_path / "f.keras")
+    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    gains = [float(np.asarray(m.get_layer("block").skipinit_gain)) for m in (model, loaded)]
+    assert gains[0] == gains[1] != 0.0
 
 
 def test_unknown_variant():
