@@ -138,3 +138,51 @@ def test_wrapper_fit_serialize_and_resume(tmp_path):
     resumed.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(resumed.weights, model.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+_TWO_REPLICAS = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+sys.path.insert(0, os.getcwd())
+from tests.optimizers.test_agc import _toy_model, numpy_agc
+from tfzoo.optimizers import AGC
+
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(8, 4, 4, 2)).astype("float32"), rng.integers(0, 2, 8)
+loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+keras.utils.set_random_seed(0)
+reference = _toy_model()
+weights = [np.asarray(w).copy() for w in reference.weights]
+with tf.GradientTape() as tape:
+    value = loss(y, reference(x))
+grads = [g.numpy() for g in tape.gradient(value, reference.trainable_variables)]
+expected = [w - 0.5 * (g if v.path.startswith("head_fc") else numpy_agc(g, w))
+            for v, w, g in zip(reference.trainable_variables, weights, grads)]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+with strategy.scope():
+    model = _toy_model()
+    model.set_weights(weights)
+    model.compile(optimizer=AGC(keras.optimizers.SGD(0.5)), loss=loss)
+model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+error = max(float(np.abs(np.asarray(v) - e).max()) for v, e in zip(model.trainable_variables, expected))
+print("max_error", error)
+assert error < 1e-5, error
+"""
+
+
+def test_wrapper_clips_the_cross_replica_sum():
+    """Two replicas: the update equals SGD on AGC(full-batch gradient), not on the sum of per-replica clips."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    result = subprocess.run([sys.executable, "-c", _TWO_REPLICAS], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "max_error" in result.stdout
