@@ -186,3 +186,12 @@ def test_wrapper_clips_the_cross_replica_sum():
                             timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "max_error" in result.stdout
+
+
+def test_train_config_agc_flag():
+    from tfzoo.training.config import RESUME_KEYS, TrainConfig
+
+    assert "agc" in RESUME_KEYS  # a run started with clipping is not resumed without it
+    assert TrainConfig(agc=0.01).validate().agc == 0.01
+    with pytest.raises(tfzoo.UsageError, match="--agc"):
+        TrainConfig(agc=-0.1).validate()
