@@ -58,7 +58,8 @@ class WSConv2D(keras.layers.Conv2D):
     def call(self, inputs):
         outputs = self.convolution_op(inputs, self.standardized_kernel())
         if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+            shape = (1, 1, 1, self.filters) if self.data_format == "channels_last" else (1, self.filters, 1, 1)
+            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
