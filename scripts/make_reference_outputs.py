@@ -60,6 +60,8 @@ class Pair(NamedTuple):
     # printed logit RMS is O(1) and the input dependence is well above 0.05
     # (see tfzoo/convert/deterministic.py).
     weight_scale: float = 1.5
+    # Extra timm.create_model arguments (timm overlays them on the model's config).
+    timm_kwargs: tuple = ()
 
 
 PAIRS = {
@@ -80,6 +82,11 @@ PAIRS = {
     "regnety_002": Pair("regnety_002", weight_scale=1.25),
     # 64 px leaves VGG a 2x2 map, which the pre-logits resize to 7x7 (timm ConvMlp's adaptive pooling).
     "vgg11_bn": Pair("vgg11_bn", weight_scale=1.3),
+    # timm adds its std-conv eps to the kernel variance before scaling by 1/sqrt(fan_in) (sqrt(N var + N eps));
+    # tfzoo follows DeepMind (sqrt(max(N var, 1e-4))). With eps 1e-10 both compute gain * (w - mean) / sqrt(N var)
+    # to float32 precision (the measured cost of timm's default eps is in tests/models/test_nfnet.py).
+    "nf_resnet26": Pair("nf_resnet26", weight_scale=1.0, timm_kwargs=(("std_conv_eps", 1e-10),)),
+    "dm_nfnet_f0": Pair("dm_nfnet_f0", weight_scale=1.0, timm_kwargs=(("std_conv_eps", 1e-10),)),
 }
 MIN_INPUT_DEPENDENCE = 0.05
 BATCH = 2
@@ -143,8 +150,8 @@ def input_dependence(logits: np.ndarray) -> float:
 
 def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
     """Runs one timm model on deterministic weights and a seeded input; returns the npz arrays."""
-    timm_name, size, weight_scale = PAIRS[tfzoo_name]
-    model = timm.create_model(timm_name, pretrained=False, num_classes=NUM_CLASSES).eval()
+    timm_name, size, weight_scale, timm_kwargs = PAIRS[tfzoo_name]
+    model = timm.create_model(timm_name, pretrained=False, num_classes=NUM_CLASSES, **dict(timm_kwargs)).eval()
     state_dict = model.state_dict()
     shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
     values = deterministic.deterministic_state_dict(shapes, weight_scale=weight_scale)
@@ -168,6 +175,7 @@ def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
         "num_classes": NUM_CLASSES,
         "input_size": size,
         "weight_scale": weight_scale,
+        "timm_kwargs": dict(timm_kwargs),
         "versions": {"timm": timm.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "state_dict": [[key, list(shape)] for key, shape in shapes.items()],

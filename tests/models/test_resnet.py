@@ -67,8 +67,10 @@ def test_drop_path_rises_linearly_to_the_last_block():
 
 
 def test_norm_kind_is_passed_through():
-    with pytest.raises(ValueError, match="unknown norm kind 'gn'"):
-        resnet.ResNet18(input_shape=(32, 32, 3), norm="gn")
+    model = resnet.ResNet18(input_shape=(32, 32, 3), norm="gn")
+    assert isinstance(model.get_layer("layer3_1_bn2"), keras.layers.GroupNormalization)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        resnet.ResNet18(input_shape=(32, 32, 3), norm="group")
 
 
 def test_entry_points_select_the_table_row():

@@ -44,6 +44,7 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "tf.distribute strategy; auto = mirrored on >1 GPU.")
     flags.DEFINE_float("dropout", None, "Classifier dropout (default: the model's).")
     flags.DEFINE_float("drop_path_rate", None, "Stochastic depth rate (default: the model's).")
+    flags.DEFINE_float("agc", _D.agc, "Adaptive gradient clipping lambda (NFNets, e.g. 0.01); 0 turns it off.")
     flags.DEFINE_integer("seed", _D.seed, "Random seed (weights, split, shuffling).")
     flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: one pass over the data).")
 
@@ -57,5 +58,5 @@ def train_config_from_flags() -> TrainConfig:
         label_smoothing=FLAGS.label_smoothing, image_size=FLAGS.image_size, crop_scale_min=FLAGS.crop_scale_min,
         hflip=FLAGS.hflip, precision=FLAGS.precision,
         xla=FLAGS.xla, strategy=FLAGS.strategy, dropout=FLAGS.dropout, drop_path_rate=FLAGS.drop_path_rate,
-        seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
+        agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
     )

@@ -26,6 +26,8 @@ conversion needs two rules and no per-model table:
                          moving_mean          running_mean                none
                          moving_variance      running_var                 none
    LayerNormalization    gamma, beta          weight, bias                none
+   ScaledWSConv2D        kernel, bias, gain   weight, bias, gain          as Conv2D; gain reshaped
+   NFResidual            skipinit_gain        skipinit_gain (the block's)  none
    ====================  ===================  ==========================  ==========================
 
    Grouped Conv2D uses the Conv2D rule (PyTorch ``[o, i/g, kh, kw]`` and
@@ -44,6 +46,9 @@ from typing import Callable, Iterator, Mapping, NamedTuple
 
 import keras
 import numpy as np
+
+from tfzoo.layers.nf_layers import NFResidual
+from tfzoo.layers.ws_conv import ScaledWSConv2D
 
 __all__ = ["IGNORED_SUFFIXES", "PARAM_RULES", "ParamRule", "load_timm_state_dict", "register_param_rule"]
 
@@ -78,6 +83,11 @@ def _dense_kernel(weight: np.ndarray, shape: tuple) -> np.ndarray:
     return weight.T
 
 
+def _flatten(value: np.ndarray, shape: tuple) -> np.ndarray:
+    """PyTorch ``[out, 1, 1, 1]`` (a ScaledStdConv2d gain) or ``[]`` -> the Keras shape."""
+    return value.reshape(shape)
+
+
 class ParamRule(NamedTuple):
     """Where one Keras variable comes from: the timm parameter name and the layout transform."""
 
@@ -88,6 +98,9 @@ class ParamRule(NamedTuple):
 # Keras layer type -> {Keras variable name: rule}. Checked in order with
 # isinstance, so list subclasses (DepthwiseConv2D) before their bases.
 PARAM_RULES: list[tuple[type, dict[str, ParamRule]]] = [
+    (ScaledWSConv2D, {"kernel": ParamRule("weight", _conv_kernel), "bias": ParamRule("bias"),
+                      "gain": ParamRule("gain", _flatten)}),
+    (NFResidual, {"skipinit_gain": ParamRule("skipinit_gain", _flatten)}),
     (keras.layers.DepthwiseConv2D, {"kernel": ParamRule("weight", _depthwise_kernel), "bias": ParamRule("bias")}),
     (keras.layers.Conv2D, {"kernel": ParamRule("weight", _conv_kernel), "bias": ParamRule("bias")}),
     (keras.layers.Dense, {"kernel": ParamRule("weight", _dense_kernel), "bias": ParamRule("bias")}),

@@ -6,12 +6,15 @@ from tfzoo.layers.conv import conv2d, conv_norm_act, depthwise_conv2d, make_divi
 from tfzoo.layers.drop_path import DropPath
 from tfzoo.layers.head import classifier, global_pool
 from tfzoo.layers.mobile_blocks import depthwise_separable, inverted_residual
-from tfzoo.layers.norm import NormConfig, norm_layer
+from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
+from tfzoo.layers.norm import NORM_KINDS, NormConfig, norm_layer
 from tfzoo.layers.padded_pooling import avg_pool2d, max_pool2d
 from tfzoo.layers.rep_block import RepVGGBlock
 from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
+from tfzoo.layers.weight_norm import WeightNormalization
+from tfzoo.layers.ws_conv import ScaledWSConv2D, WSConv2D
 
 __all__ = [
     "BlockNames", "basic_block", "bottleneck_block", "resnext_width", "se_module", "shortcut",
@@ -19,4 +22,6 @@ __all__ = [
     "activation", "keras_activation_name", "conv2d", "conv_norm_act", "depthwise_conv2d", "make_divisible",
     "DropPath", "classifier", "global_pool", "depthwise_separable", "inverted_residual", "NormConfig",
     "norm_layer", "squeeze_excite", "RepVGGBlock", "Reparameterizable", "fold_batch_norm",
+    "NORM_KINDS", "NF_GAMMAS", "NFResidual", "ScaleByConstant", "ScaledActivation",
+    "ScaledWSConv2D", "WSConv2D", "WeightNormalization",
 ]

@@ -12,6 +12,7 @@ import keras
 
 from tfzoo.layers.activations import activation
 from tfzoo.layers.norm import NormConfig, norm_layer
+from tfzoo.layers.ws_conv import WSConv2D
 
 # He-normal over fan-out (PyTorch kaiming_normal_(mode="fan_out"), untruncated), as timm and torchvision
 # initialize convolutions; untruncated sampling is also several times faster to draw.
@@ -54,10 +55,12 @@ def conv2d(
     groups: int = 1,
     dilation: int = 1,
     use_bias: bool = False,
+    weight_standardized: bool = False,
 ):
-    """A 2D convolution with PyTorch-style symmetric padding."""
+    """A 2D convolution with PyTorch-style symmetric padding (a `WSConv2D` when `weight_standardized`)."""
     x, padding = _padding(x, kernel_size, strides, dilation, name)
-    return keras.layers.Conv2D(
+    conv_class = WSConv2D if weight_standardized else keras.layers.Conv2D
+    return conv_class(
         filters,
         kernel_size,
         strides=strides,
@@ -108,7 +111,7 @@ def conv_norm_act(
         norm_name: Name of the normalization layer.
         act: timm-style activation name, or None for no activation.
         act_name: Name of the activation layer (default ``f"{norm_name}_act"``).
-        norm: Normalization settings.
+        norm: Normalization settings; ``"gn_ws"`` also makes the convolution a `WSConv2D`.
         strides: Convolution stride.
         groups: Convolution groups.
         depthwise: Use a depthwise convolution.
@@ -116,8 +119,9 @@ def conv_norm_act(
     if depthwise:
         x = depthwise_conv2d(x, kernel_size, strides=strides, name=conv_name)
     else:
-        x = conv2d(x, filters, kernel_size, strides=strides, groups=groups, name=conv_name)
-    x = norm_layer(norm, norm_name)(x)
+        x = conv2d(x, filters, kernel_size, strides=strides, groups=groups, name=conv_name,
+                   weight_standardized=norm.weight_standardized)
+    x = norm_layer(norm, norm_name, channels=x.shape[-1])(x)
     if act is not None:
         x = activation(act, act_name or f"{norm_name}_act")(x)
     return x

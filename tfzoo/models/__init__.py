@@ -9,6 +9,7 @@ from tfzoo.models.efficientnet import (EfficientNet, EfficientNetB0, EfficientNe
 from tfzoo.models.inception import InceptionV3
 from tfzoo.models.mobilenet import MobileNetV1, MobileNetV2
 from tfzoo.models.mobilenetv3 import MobileNetV3, MobileNetV3Large, MobileNetV3Small
+from tfzoo.models.nfnet import NFNet, NFResNet
 from tfzoo.models.regnet import RegNet
 from tfzoo.models.repvgg import RepVGG
 from tfzoo.models.registry import create_model, list_models, model_info, register_model
@@ -22,6 +23,6 @@ __all__ = [
     "DenseNet", "DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "InceptionV3", "Xception",
     "EfficientNet", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
     "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "MobileNetV1", "MobileNetV2",
-    "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small",
+    "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small", "NFNet", "NFResNet",
     "create_model", "list_models", "model_info", "register_model",
 ]

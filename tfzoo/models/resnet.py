@@ -24,6 +24,11 @@ Matching the reference:
   width ``make_divisible(out_channels / 16, 8, round_limit=0)``, ReLU, sigmoid.
 - Stochastic depth rises linearly from 0 (first block) to
   `drop_path_rate` (last block); dropout sits before the classifier.
+- ``norm=`` ("bn", "gn", "gn_ws", "ln", "in"; see `tfzoo.layers.norm`) swaps
+  every BatchNorm, keeping the layer names (``bn1`` is then a GroupNorm, as in
+  timm with ``norm_layer=GroupNorm``); ``"gn_ws"`` also makes every conv of
+  the stem, blocks and shortcuts a `WSConv2D` (the SE convs stay plain). Only
+  the default "bn" has reference counts and outputs.
 - Defaults (crop, interpolation, test size) are those of timm's default
   pretrained tag of each name.
 
@@ -37,7 +42,9 @@ from typing import NamedTuple
 
 import keras
 
+from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, make_divisible
+from tfzoo.layers.norm import NORM_KINDS
 from tfzoo.layers.bottleneck import basic_block, bottleneck_block, resnext_width
 from tfzoo.models._builder import check_head_args, finish_model, image_input
 from tfzoo.models.registry import ModelSpec, register_model
@@ -137,7 +144,8 @@ def build_resnet(
         classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
         dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
         drop_path_rate: Stochastic depth rate of the last block.
-        norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``), ``"bn"``.
+        norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``): ``"bn"`` (the reference),
+            ``"gn"``, ``"gn_ws"`` (GroupNorm + weight-standardized convs), ``"ln"`` or ``"in"``.
         bn_momentum: Keras BatchNorm momentum.
         bn_epsilon: BatchNorm epsilon.
         name: Model name.
@@ -147,6 +155,8 @@ def build_resnet(
     arch = ARCHITECTURES[arch_name]
     name = name or arch_name
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+    if norm not in NORM_KINDS:
+        raise UsageError(f"{name}: norm must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
     norm_config = NormConfig(kind=norm, momentum=bn_momentum, epsilon=bn_epsilon)
 
     inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)

@@ -14,7 +14,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "nesterov")
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
                "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "precision", "dropout",
-               "drop_path_rate", "seed", "steps_per_epoch", "crop_scale_min", "hflip")
+               "drop_path_rate", "seed", "steps_per_epoch", "crop_scale_min", "hflip", "agc")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -50,6 +50,7 @@ class TrainConfig:
         strategy: ``auto``, ``one_device`` or ``mirrored``.
         dropout: Classifier dropout; None keeps the model default.
         drop_path_rate: Stochastic depth rate; None keeps the model default.
+        agc: Adaptive gradient clipping lambda (`tfzoo.optimizers.AGC`); 0 turns it off.
         seed: Seed for weights, data split and shuffling.
         steps_per_epoch: Cap on steps per epoch (None: the whole training set).
         verbose: Keras progress display (``auto``, 0, 1, 2).
@@ -77,6 +78,7 @@ class TrainConfig:
     strategy: str = "auto"
     dropout: float | None = None
     drop_path_rate: float | None = None
+    agc: float = 0.0
     seed: int = 0
     steps_per_epoch: int | None = None
     verbose: object = "auto"
@@ -110,6 +112,8 @@ class TrainConfig:
             raise UsageError(f"--crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1 or self.warmup_epochs < 0:
             raise UsageError("--weight_decay and --warmup_epochs must be >= 0 and --label_smoothing in [0, 1)")
+        if self.agc < 0:
+            raise UsageError(f"--agc must be >= 0 (0 turns clipping off), got {self.agc}")
         for key, allowed in (("precision", PRECISIONS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, key) not in allowed:
                 raise UsageError(f"--{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")

@@ -23,7 +23,7 @@ from tfzoo.data import dataset_defaults, load_dataset
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 from tfzoo.models.registry import create_model, get_spec
-from tfzoo.optimizers import DEFAULT_LEARNING_RATES, WarmupCosine, create_optimizer
+from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, WarmupCosine, create_optimizer
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -155,6 +155,8 @@ def train(config: TrainConfig) -> dict:
                                     warmup_steps=min(total_steps, round(config.warmup_epochs * steps)))
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
                                          weight_decay=config.weight_decay, momentum=config.momentum)
+            if config.agc:  # inside the loss scaling, so AGC sees unscaled gradients
+                optimizer = AGC(optimizer, clipping=config.agc)
             if config.precision == "mixed_float16":
                 optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
             _compile(model, optimizer, data.num_classes, config.label_smoothing, config.xla)
