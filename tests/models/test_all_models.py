@@ -18,10 +18,12 @@ import pytest
 import tfzoo
 from tests.conftest import REFERENCE_DATA
 from tests.models.test_nfnet import HEAVY_MODELS
+from tests.models.test_repvgg import HEAVY_MODELS as HEAVY_REPVGG
 
 # NFNet F1-F6 (133M-438M parameters, 10-40 s per build) are left out here; test_nfnet.py checks
 # their exact counts from a shallow build of the same blocks, and F0 stands in for their layers.
-ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS]
+# RepVGG B1/B2/B3 (45M-123M) likewise: test_repvgg.py checks their counts from the block plan.
+ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG]
 NUM_CLASSES = 7
 # The slower config round trip and .keras save/load run on a sample: the two
 # smallest variants of each family, which cover every block type the family
