@@ -16,7 +16,7 @@ import pytest
 import tfzoo
 from tests.conftest import REFERENCE_DATA
 from tfzoo.errors import UsageError
-from tfzoo.layers import RepVGGBlock
+from tfzoo.layers import RepVGGBlock, WSConv2D
 from tfzoo.models import repvgg
 from tfzoo.models.reparam import count_fusable_bn, count_reparameterizable
 
@@ -220,7 +220,8 @@ def test_fuse_bn_is_exact_on_conv_bn_families(name, fused):
 
 
 def test_fuse_bn_leaves_pairs_that_do_not_fold():
-    """BN before a conv (DenseNet), a conv with two consumers, a conv with an activation: all stay."""
+    """BN before a conv (DenseNet), a conv with two consumers, a conv with an activation, a weight-standardized
+    conv (its kernel is re-standardized on every call, so a folded scale would be undone): all stay."""
     inputs = keras.Input((6, 6, 4))
     pre = keras.layers.BatchNormalization(name="pre_bn")(inputs)
     shared = keras.layers.Conv2D(4, 3, padding="same", name="shared")(pre)
@@ -229,10 +230,12 @@ def test_fuse_bn_leaves_pairs_that_do_not_fold():
     after_act = keras.layers.BatchNormalization(name="after_act_bn")(act)
     depthwise = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw")(after_act)
     out = keras.layers.BatchNormalization(name="dw_bn")(depthwise)
+    standardized = WSConv2D(8, 1, name="ws_conv")(out)
+    out = keras.layers.BatchNormalization(name="ws_bn")(standardized)
     model = randomize_batch_norms(keras.Model(inputs, out))
     folded = tfzoo.fuse_bn(model)
     bns = {layer.name for layer in folded.layers if isinstance(layer, keras.layers.BatchNormalization)}
-    assert bns == {"pre_bn", "side_bn", "after_act_bn"}
+    assert bns == {"pre_bn", "side_bn", "after_act_bn", "ws_bn"}
     assert folded.get_layer("dw").use_bias
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 4)).astype("float32")
     assert relative_error(folded(x), model(x, training=False)) <= RELATIVE_TOLERANCE
