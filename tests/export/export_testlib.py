@@ -6,6 +6,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import tfzoo
 from tfzoo.data.preprocessing import PreprocessConfig
@@ -61,6 +62,12 @@ def tiny_model(classifier_activation="softmax", seed=0) -> keras.Model:
     x = keras.layers.Dense(4, name="classifier")(x)
     outputs = keras.layers.Activation(classifier_activation or "linear", name="predictions")(x)
     return keras.Model(inputs, outputs, name="tiny")
+
+
+def checkpoint_values(version_dir: str) -> int:
+    """How many numbers the export's variables checkpoint stores (all saved tensors' sizes added up)."""
+    entries = tf.train.list_variables(os.path.join(version_dir, "variables", "variables"))
+    return sum(int(np.prod(shape)) for name, shape in entries if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
 
 
 def make_image(height: int, width: int, seed: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.export.export_testlib import PREPROCESS, make_image
+from tests.export.export_testlib import PREPROCESS, checkpoint_values, make_image
 from tests.models.test_repvgg import randomize_batch_norms
 from tfzoo.data.preprocessing import normalize
 from tfzoo.export.saved_model import export_saved_model, inference_form, read_export_metadata
@@ -65,6 +65,9 @@ def test_repvgg_exports_in_deploy_form_with_equal_predictions(tmp_path):
     assert names == ["linear/bias", "linear/kernel"] + [f"{block}/rbr_reparam/{weight}" for block in
                                                         ("stage0", "stage1_0", "stage2_0") for weight in
                                                         ("bias", "kernel")]
+    deploy_params = sum(int(np.prod(v.shape)) for v in saved.variables)
+    assert checkpoint_values(version_dir) == deploy_params == inference_form(
+        model, reparameterize=True, fuse_bn=False)[0].count_params()  # each deploy weight stored once
     _check_export_matches(model, version_dir)
 
 

@@ -16,7 +16,7 @@ from tfzoo.data.preprocessing import PreprocessConfig, decode_image, eval_transf
 from tfzoo.errors import UsageError
 from tfzoo.export.saved_model import METADATA_FILE, export_saved_model, read_export_metadata
 
-from tests.export.export_testlib import CLASS_NAMES, PREPROCESS, make_image, mobilenet, tiny_model
+from tests.export.export_testlib import CLASS_NAMES, PREPROCESS, checkpoint_values, make_image, mobilenet, tiny_model
 
 ATOL = 1e-5
 
@@ -81,6 +81,17 @@ def test_export_writes_version_one_with_metadata(exported, export_base):
     assert metadata["top_k"] == 3 and metadata["num_classes"] == 4 and metadata["version"] == 1
     assert metadata["softmax_in_graph"] is False
     assert leftovers(export_base) == []
+
+
+def test_export_stores_each_weight_once(prob_model, exported, loaded):
+    # Keras' ExportArchive.track(model) saved every weight twice (keras-team/keras#23553): 2x disk and RAM.
+    # count_params() counts trainable weights and BN statistics; the dropout seed state is not serving state.
+    assert checkpoint_values(exported) == prob_model.count_params()
+    revived = {variable.name.split(":")[0]: variable.numpy() for variable in loaded.variables}
+    assert len(revived) == len(loaded.variables) == len(prob_model.weights)
+    assert len(loaded.trainable_variables) == len(prob_model.trainable_weights)
+    for weight in prob_model.weights:
+        np.testing.assert_array_equal(revived[weight.path], weight.numpy(), err_msg=weight.path)
 
 
 def test_serving_default_matches_keras(prob_model, loaded):

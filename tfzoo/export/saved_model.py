@@ -182,6 +182,30 @@ def inference_form(model: keras.Model, *, reparameterize: bool, fuse_bn: bool) -
     return model, {"form": kind, "reparameterized_layers": converted, "fused_batchnorms": fused}
 
 
+def _track_weights_once(archive, model: keras.Model) -> None:
+    """Records the model's weights on `archive` so that each is saved once.
+
+    ``ExportArchive.track(model)`` (and ``model.export``) lists the
+    ``keras.Variable`` wrappers under ``variables``, while the endpoints
+    capture the ``tf.Variable`` inside each wrapper, which the archive saves
+    under ``_all_variables``. Being two different trackables, every weight
+    was written twice and restored as two buffers (keras-team/keras#23553).
+    Listing the inner ``tf.Variable`` objects instead lets the checkpoint
+    de-duplicate them by identity, and keeps the revived object's
+    ``variables`` / ``trainable_variables`` / ``non_trainable_variables``.
+    Weights only (no seed-generator or metric state, which serving never
+    reads); the model holds no lookup tables, which `track` would also find.
+    """
+    def inner(weights):
+        # Outside a layer call `.value` is the backing tf.Variable (no autocast).
+        return [w.value if isinstance(w.value, tf.Variable) else w for w in weights]
+
+    trainable, non_trainable = inner(model.trainable_weights), inner(model.non_trainable_weights)
+    archive.add_variable_collection("variables", trainable + non_trainable)
+    archive.add_variable_collection("trainable_variables", trainable)
+    archive.add_variable_collection("non_trainable_variables", non_trainable)
+
+
 def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes: int, top_k: int,
                    apply_softmax: bool):
     size = preprocess.image_size
@@ -213,7 +237,7 @@ def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes
         return head(pixels)
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    _track_weights_once(archive, model)
     pixels_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
     archive.add_endpoint("serving_default", serve_pixels, input_signature=[pixels_spec])
     bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
