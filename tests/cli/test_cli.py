@@ -5,6 +5,7 @@ User mistakes must print exactly one line on stderr and exit with code 2.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,6 +76,8 @@ def test_export_then_saved_model_cli_and_predict(trained_run, tmp_path):
     result = tfzoo("export", "--run_dir", str(trained_run), "--output", str(export_dir))
     assert result.returncode == 0, result.stderr
     assert (export_dir / "saved_model.pb").is_file()
+    # No absl INFO lines from the SavedModel writer ("I1122 ... fingerprinting_utils.py:49] Writing fingerprint").
+    assert not re.search(r"^I\d{4} ", result.stderr, re.MULTILINE), result.stderr
 
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--dir", str(export_dir), "--all"], capture_output=True, text=True, env=ENV)

@@ -64,6 +64,22 @@ def _import_tensorflow_quietly() -> None:
     tensorflow.get_logger().setLevel("ERROR")
 
 
+def _keep_absl_at_warning() -> None:
+    """Keeps absl logging at WARNING unless the user passed ``--verbosity``.
+
+    absl's `app.run` raises an unset ``--verbosity`` to INFO after parsing,
+    and TensorFlow's SavedModel writer logs through absl at INFO (signature
+    input renames, checkpoint sharding timings, ``fingerprinting_utils``
+    "Writing fingerprint to ..."), so `tfzoo export` printed lines that say
+    nothing to the user. Setting the flag to absl's own default marks it as
+    set, so `app.run` leaves it; ``--verbosity=0`` still shows INFO.
+    """
+    from absl import flags
+
+    if flags.FLAGS["verbosity"].using_default_value:
+        flags.FLAGS.verbosity = -1  # absl's WARNING
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tfzoo`` console script."""
     argv = list(sys.argv if argv is None else argv)
@@ -83,9 +99,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def parse(args):
         try:
-            return flags.FLAGS(args)
+            remaining = flags.FLAGS(args)
         except flags.Error as error:
             fail(f"{error} (see `{prog} --help`)", prog)
+        _keep_absl_at_warning()
+        return remaining
 
     def run(args):
         try:
