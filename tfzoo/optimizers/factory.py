@@ -1,8 +1,23 @@
 """`create_optimizer`: optimizers by name, with timm's weight-decay exclusions.
 
-Weight decay is decoupled (Loshchilov & Hutter 2019) and, as in timm and the
-papers, not applied to biases, normalization parameters or other 1-D
-variables (``param.ndim <= 1``), nor to position embeddings and class tokens.
+Names:
+
+- ``sgd``, ``nesterov``, ``sgdw``: ``keras.optimizers.SGD`` (momentum;
+  Nesterov for ``nesterov``). Keras applies weight decay *decoupled* from the
+  gradient, ``w <- w - lr * weight_decay * w`` each step (SGDW, Loshchilov &
+  Hutter 2019, arXiv 1711.05101), which is not PyTorch's ``SGD(weight_decay=)``
+  (an L2 term added to the gradient, amplified by momentum by about
+  ``1 / (1 - momentum)``). All three names use the decoupled form; ``sgdw``
+  names it explicitly. For the coupled L2 form with momentum, use ``lars``,
+  whose ``g + weight_decay * w`` is that term (with layer adaptation).
+- ``adam``, ``adamw``: ``keras.optimizers.Adam`` / ``AdamW`` (decoupled decay).
+- ``lamb``: `tfzoo.optimizers.LAMB` (arXiv 1904.00962).
+- ``lars``: `tfzoo.optimizers.LARS` (arXiv 1708.03888, SimCLR's form).
+
+Weight decay is not applied to biases, normalization parameters or other 1-D
+variables (``param.ndim <= 1``), nor to position embeddings and class tokens,
+as in timm and the papers. For LAMB and LARS the same variables are also left
+out of layer adaptation.
 """
 
 from __future__ import annotations
@@ -10,9 +25,13 @@ from __future__ import annotations
 import keras
 
 from tfzoo.errors import UsageError
+from tfzoo.optimizers.lamb import LAMB
+from tfzoo.optimizers.lars import LARS
 
 # Defaults that work from scratch at batch 256; the trainer may scale them.
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "nesterov": 0.1, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_LEARNING_RATES = {"sgd": 0.1, "sgdw": 0.1, "nesterov": 0.1, "adam": 1e-3, "adamw": 1e-3, "lamb": 5e-3,
+                          "lars": 1.0}
+OPTIMIZER_NAMES = tuple(DEFAULT_LEARNING_RATES)
 NO_DECAY_NAME_PARTS = ("pos_embed", "cls_token", "dist_token", "position_embedding", "class_token")
 
 
@@ -23,18 +42,26 @@ def no_decay_variables(model: keras.Model) -> list:
 
 
 def create_optimizer(name: str, model: keras.Model | None = None, learning_rate=None, weight_decay: float = 0.0,
-                     momentum: float = 0.9, **kwargs) -> keras.optimizers.Optimizer:
+                     momentum: float = 0.9, ema: float | None = None, **kwargs) -> keras.optimizers.Optimizer:
     """Creates an optimizer by name.
 
     Args:
-        name: ``sgd`` (momentum), ``nesterov``, ``adam`` or ``adamw``.
-        model: When given, its biases and normalization parameters are
-            excluded from weight decay.
+        name: One of `OPTIMIZER_NAMES` (see the module docstring).
+        model: When given, its biases and normalization parameters (every
+            variable with ``ndim <= 1``) and token/position embeddings are
+            excluded from weight decay (and from LAMB/LARS layer adaptation)
+            by their exact paths; without it LAMB and LARS use their
+            name-substring defaults.
         learning_rate: A float or a `LearningRateSchedule`; defaults to
             `DEFAULT_LEARNING_RATES[name]`.
-        weight_decay: Decoupled weight decay coefficient.
-        momentum: Momentum for the SGD variants.
-        **kwargs: Passed to the Keras optimizer.
+        weight_decay: Weight decay coefficient (see the module docstring for
+            its form per optimizer).
+        momentum: Momentum for the SGD variants and LARS.
+        ema: When set, keep an exponential moving average of the trainable
+            weights with this decay (Keras's ``use_ema``/``ema_momentum``);
+            see `tfzoo.training.ema`.
+        **kwargs: Passed to the optimizer (``trust_coefficient`` for LARS,
+            ``beta_1`` ...).
 
     Raises:
         UsageError: for an unknown name.
@@ -43,8 +70,18 @@ def create_optimizer(name: str, model: keras.Model | None = None, learning_rate=
     if key not in DEFAULT_LEARNING_RATES:
         raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(sorted(DEFAULT_LEARNING_RATES))}")
     lr = DEFAULT_LEARNING_RATES[key] if learning_rate is None else learning_rate
+    if ema:
+        kwargs.update(use_ema=True, ema_momentum=float(ema))
     decay = weight_decay or None
-    if key in ("sgd", "nesterov"):
+    if key in ("lamb", "lars"):
+        if model is not None:
+            excluded = [v.path for v in no_decay_variables(model)]
+            kwargs.setdefault("exclude_from_weight_decay", excluded)
+            kwargs.setdefault("exclude_from_layer_adaptation", excluded)
+        if key == "lamb":
+            return LAMB(lr, weight_decay=weight_decay, **kwargs)
+        return LARS(lr, momentum=momentum, weight_decay=weight_decay, **kwargs)
+    if key in ("sgd", "sgdw", "nesterov"):
         opt = keras.optimizers.SGD(lr, momentum=momentum, nesterov=key == "nesterov", weight_decay=decay, **kwargs)
     elif key == "adam":
         opt = keras.optimizers.Adam(lr, weight_decay=decay, **kwargs)
