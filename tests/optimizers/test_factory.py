@@ -28,7 +28,8 @@ def _data():
 def _compiled(name, seed=0):
     model = _tiny_model(seed)
     schedule = WarmupCosine(0.05 if name not in ("lars",) else 1.0, total_steps=20, warmup_steps=2)
-    model.compile(optimizer=create_optimizer(name, model, learning_rate=schedule, weight_decay=0.01, ema=0.9),
+    model.compile(optimizer=create_optimizer(name, model, learning_rate=schedule, weight_decay=0.01,
+                                                       use_ema=True, ema_momentum=0.9),
                   loss="categorical_crossentropy")
     return model
 
@@ -46,7 +47,8 @@ def test_every_name_is_covered():
 @pytest.mark.parametrize("name", sorted(EXPECTED_CLASSES))
 def test_config_round_trip(name):
     model = _tiny_model()
-    optimizer = create_optimizer(name, model, learning_rate=WarmupCosine(0.1, 100, 10), weight_decay=0.01, ema=0.99)
+    optimizer = create_optimizer(name, model, learning_rate=WarmupCosine(0.1, 100, 10), weight_decay=0.01,
+                                 use_ema=True, ema_momentum=0.99)
     assert type(optimizer) is EXPECTED_CLASSES[name]
     assert optimizer.use_ema and optimizer.ema_momentum == 0.99
     config = keras.saving.serialize_keras_object(optimizer)

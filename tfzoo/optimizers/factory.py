@@ -42,7 +42,7 @@ def no_decay_variables(model: keras.Model) -> list:
 
 
 def create_optimizer(name: str, model: keras.Model | None = None, learning_rate=None, weight_decay: float = 0.0,
-                     momentum: float = 0.9, ema: float | None = None, **kwargs) -> keras.optimizers.Optimizer:
+                     momentum: float = 0.9, **kwargs) -> keras.optimizers.Optimizer:
     """Creates an optimizer by name.
 
     Args:
@@ -57,11 +57,10 @@ def create_optimizer(name: str, model: keras.Model | None = None, learning_rate=
         weight_decay: Weight decay coefficient (see the module docstring for
             its form per optimizer).
         momentum: Momentum for the SGD variants and LARS.
-        ema: When set, keep an exponential moving average of the trainable
-            weights with this decay (Keras's ``use_ema``/``ema_momentum``);
-            see `tfzoo.training.ema`.
         **kwargs: Passed to the optimizer (``trust_coefficient`` for LARS,
-            ``beta_1`` ...).
+            ``beta_1``, Keras's ``use_ema`` ...). The trainer's ``--ema`` is
+            `tfzoo.training.ema.ModelEMA`, which also averages batch-norm
+            statistics.
 
     Raises:
         UsageError: for an unknown name.
@@ -70,8 +69,6 @@ def create_optimizer(name: str, model: keras.Model | None = None, learning_rate=
     if key not in DEFAULT_LEARNING_RATES:
         raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(sorted(DEFAULT_LEARNING_RATES))}")
     lr = DEFAULT_LEARNING_RATES[key] if learning_rate is None else learning_rate
-    if ema:
-        kwargs.update(use_ema=True, ema_momentum=float(ema))
     decay = weight_decay or None
     if key in ("lamb", "lars"):
         if model is not None:
