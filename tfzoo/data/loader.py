@@ -50,6 +50,7 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float = 0.2,
     input_context=None,
+    augment=None,
 ) -> DatasetBundle:
     """Builds the train and validation pipelines of a dataset.
 
@@ -72,6 +73,7 @@ def load_dataset(
             input_pipeline_id)`` before shuffling and decoding (file paths for
             folders, examples otherwise), so pipelines see disjoint data;
             ``num_train``/``num_val`` still count the whole splits.
+        augment: Optional `tfzoo.data.augment.AugmentConfig` for the train split.
 
     Returns:
         A `DatasetBundle`.
@@ -105,4 +107,4 @@ def load_dataset(
         source = digits.digits_source(preprocess.image_size, val_fraction=val_fraction, seed=seed)
     else:
         raise UsageError(f"unknown dataset {name!r}. {DATASET_NAMES_HELP}")
-    return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context)
+    return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment)

@@ -20,6 +20,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfzoo.data import augment as augment_lib
 from tfzoo.data.preprocessing import PreprocessConfig, eval_transform, normalize, train_transform
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -112,6 +113,7 @@ def build_bundle(
     *,
     seed: int = 0,
     input_context=None,
+    augment: augment_lib.AugmentConfig | None = None,
 ) -> DatasetBundle:
     """Builds the train and val pipelines of `source`.
 
@@ -124,6 +126,11 @@ def build_bundle(
         input_context: Optional `tf.distribute.InputContext`; when given, both
             splits are sharded with ``dataset.shard(num_input_pipelines,
             input_pipeline_id)`` before shuffling and decoding.
+        augment: Optional extra train augmentation (`augment.AugmentConfig`):
+            repeated augmentation after the shuffle, RandAugment after
+            `train_transform`, random erasing after `normalize`. Mixup/CutMix
+            need one-hot targets and are applied by the trainer
+            (`augment.mix_batch_fn`).
 
     Returns:
         The `DatasetBundle`.
@@ -137,8 +144,14 @@ def build_bundle(
     train_count = shard_size(source.num_train, input_context)
     decode = source.decode
 
+    augment = augment or augment_lib.AugmentConfig()
+    rand_augment = augment_lib.rand_augment_fn(augment)
+
     def train_map(item, label):
-        return train_transform(decode(item), preprocess), tf.cast(label, tf.int32)
+        image = train_transform(decode(item), preprocess)
+        if rand_augment is not None:
+            image = rand_augment(image)
+        return image, tf.cast(label, tf.int32)
 
     def val_map(item, label):
         return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
@@ -146,13 +159,19 @@ def build_bundle(
     def normalize_batch(images, labels):
         return normalize(images, preprocess), labels
 
+    def normalize_train_batch(images, labels):
+        images = normalize(images, preprocess)
+        if augment.random_erasing > 0:
+            images = augment_lib.random_erasing(images, augment.random_erasing)
+        return images, labels
+
     buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
+    shuffled = shard(source.train, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     train = (
-        shard(source.train, input_context)
-        .shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+        augment_lib.repeat_examples(shuffled, augment.aug_repeats)
         .map(train_map, num_parallel_calls=AUTOTUNE, deterministic=False)
         .batch(batch_size, drop_remainder=True)
-        .map(normalize_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .map(normalize_train_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
         .prefetch(AUTOTUNE)
     )
     val = (
