@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfzoo.training.config import OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig
+from tfzoo.cli.flags_augment import define_augment_flags
+from tfzoo.cli.flags_optim import define_optim_flags
+from tfzoo.training.config import PRECISIONS, STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
 _D = TrainConfig()
@@ -26,27 +28,21 @@ def define_train_flags() -> None:
                         "command resumes from its last finished epoch.")
     flags.DEFINE_integer("epochs", None, "Total training epochs (default: the dataset's recipe, else 30).")
     flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas).")
-    flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the dataset's recipe, e.g. 3e-3 for "
-                       "digits, else 1e-3 for adam/adamw and 0.1 for sgd).")
-    flags.DEFINE_enum("optimizer", _D.optimizer, OPTIMIZERS, "Optimizer.")
-    flags.DEFINE_float("weight_decay", _D.weight_decay, "Decoupled weight decay (biases and norm parameters excluded).")
-    flags.DEFINE_float("momentum", _D.momentum, "Momentum for sgd / nesterov.")
-    flags.DEFINE_float("warmup_epochs", _D.warmup_epochs, "Linear warmup epochs before cosine decay.")
-    flags.DEFINE_float("label_smoothing", _D.label_smoothing, "Label smoothing of the cross-entropy loss.")
+    define_optim_flags()
+    define_augment_flags()
     flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, e.g. 64 for digits, "
                          "else the model's).")
-    flags.DEFINE_float("crop_scale_min", None, "Smallest random-resized-crop area fraction (default: the "
-                       "dataset's recipe, e.g. 0.5 for digits, else 0.08).")
-    flags.DEFINE_boolean("hflip", None, "Random horizontal flips (default: the dataset's recipe, off for "
-                         "digits, else on); --nohflip turns them off.")
     flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "Numeric precision policy.")
     flags.DEFINE_boolean("xla", _D.xla, "Compile the training step with XLA.")
     flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "tf.distribute strategy; auto = mirrored on >1 GPU.")
-    flags.DEFINE_float("dropout", None, "Classifier dropout (default: the model's).")
-    flags.DEFINE_float("drop_path_rate", None, "Stochastic depth rate (default: the model's).")
-    flags.DEFINE_float("agc", _D.agc, "Adaptive gradient clipping lambda (NFNets, e.g. 0.01); 0 turns it off.")
     flags.DEFINE_integer("seed", _D.seed, "Random seed (weights, split, shuffling).")
     flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: one pass over the data).")
+
+
+# TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
+RECIPE_FLAGS = ("lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power", "ema", "mixup",
+                "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
+                "random_erasing", "aug_repeats")
 
 
 def train_config_from_flags() -> TrainConfig:
@@ -57,6 +53,7 @@ def train_config_from_flags() -> TrainConfig:
         weight_decay=FLAGS.weight_decay, momentum=FLAGS.momentum, warmup_epochs=FLAGS.warmup_epochs,
         label_smoothing=FLAGS.label_smoothing, image_size=FLAGS.image_size, crop_scale_min=FLAGS.crop_scale_min,
         hflip=FLAGS.hflip, precision=FLAGS.precision,
-        xla=FLAGS.xla, strategy=FLAGS.strategy, dropout=FLAGS.dropout, drop_path_rate=FLAGS.drop_path_rate,
+        xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
+        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS},
     )

@@ -80,6 +80,18 @@ def _keep_absl_at_warning() -> None:
         flags.FLAGS.verbosity = -1  # absl's WARNING
 
 
+def _list_verb_flags_in_help(flag_values) -> None:
+    """Makes ``--help`` list the verb's flags: absl's --help shows the main module's key flags only.
+
+    ``--helpfull`` still lists every flag grouped by defining module (for
+    train: tfzoo.cli.flags, flags_optim, flags_augment).
+    """
+    for module_name, module_flags in flag_values.flags_by_module_dict().items():
+        if module_name.startswith("tfzoo."):
+            for flag in module_flags:
+                flag_values.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tfzoo`` console script."""
     argv = list(sys.argv if argv is None else argv)
@@ -95,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     from tfzoo.errors import UsageError
 
     module = importlib.import_module(VERBS[verb][0])
+    _list_verb_flags_in_help(flags.FLAGS)
     prog = f"tfzoo {verb}"
 
     def parse(args):

@@ -6,6 +6,7 @@ import time
 
 import keras
 
+from tfzoo.training.ema import inference_weights
 from tfzoo.utils.atomic import atomic_path
 from tfzoo.utils.rundir import RunDir
 
@@ -14,7 +15,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the run's state at the end of every epoch, atomically.
 
     Two files per epoch, in this order:
-    1. ``model.keras``: the inference model (no optimizer), for eval/export/predict;
+    1. ``model.keras``: the inference model (no optimizer), for eval/export/predict,
+       with the EMA weights when the optimizer keeps them (`tfzoo.training.ema`);
     2. ``checkpoints/epoch-NNNN.weights.h5``: weights and optimizer slots, the
        commit point for resume.
     A kill between or during the writes leaves the previous epoch's files intact.
@@ -35,7 +37,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # optimizer state; built once, weights refreshed each epoch.
         if self._twin is None:
             self._twin = keras.Model.from_config(self.model.get_config())
-        self._twin.set_weights(self.model.get_weights())
+        self._twin.set_weights(inference_weights(self.model))  # the EMA weights when the run keeps them
         return self._twin
 
     def on_epoch_end(self, epoch, logs=None):

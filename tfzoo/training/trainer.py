@@ -22,8 +22,12 @@ from tfzoo import __version__
 from tfzoo.data import dataset_defaults, load_dataset
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
+from tfzoo.losses import SoftTargetCrossEntropy
 from tfzoo.models.registry import create_model, get_spec
-from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, WarmupCosine, create_optimizer
+from tfzoo.data.augment import mix_batch_fn
+from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, create_optimizer
+from tfzoo.training import ema as ema_lib
+from tfzoo.training import recipe
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -72,12 +76,7 @@ def _preprocess_for(config: TrainConfig) -> PreprocessConfig:
 
 
 def _model_overrides(config: TrainConfig) -> dict:
-    overrides = {}
-    if config.dropout is not None:
-        overrides["dropout"] = config.dropout
-    if config.drop_path_rate is not None:
-        overrides["drop_path_rate"] = config.drop_path_rate
-    return overrides
+    return recipe.model_overrides(config)
 
 
 def _one_hot(num_classes: int):
@@ -89,7 +88,7 @@ def _one_hot(num_classes: int):
 def _compile(model: keras.Model, optimizer, num_classes: int, label_smoothing: float = 0.0, xla: bool = False):
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        loss=SoftTargetCrossEntropy(label_smoothing=label_smoothing),
         metrics=[
             keras.metrics.CategoricalAccuracy(name="top1"),
             keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
@@ -127,6 +126,7 @@ def train(config: TrainConfig) -> dict:
             "folder" if config.data_dir else config.dataset,
             preprocess=preprocess, batch_size=config.batch_size, data_dir=config.data_dir,
             tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
+            augment=recipe.augment_config(config),
         )
         if data.num_train < config.batch_size:
             raise UsageError(
@@ -135,8 +135,7 @@ def train(config: TrainConfig) -> dict:
         steps = data.num_train // config.batch_size
         if config.steps_per_epoch:
             steps = min(steps, config.steps_per_epoch)
-        total_steps = steps * config.epochs
-        base_lr = config.learning_rate
+        schedule, peak_lr = recipe.learning_rate_schedule(config, steps)
 
         run_config = {
             "tfzoo_version": __version__,
@@ -151,15 +150,15 @@ def train(config: TrainConfig) -> dict:
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
                                  input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
-            schedule = WarmupCosine(base_lr, total_steps=total_steps,
-                                    warmup_steps=min(total_steps, round(config.warmup_epochs * steps)))
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
-                                         weight_decay=config.weight_decay, momentum=config.momentum)
+                                         weight_decay=config.weight_decay, momentum=config.momentum,
+                                         **recipe.optimizer_kwargs(config))
             if config.agc:  # inside the loss scaling, so AGC sees unscaled gradients
                 optimizer = AGC(optimizer, clipping=config.agc)
             if config.precision == "mixed_float16":
                 optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
             _compile(model, optimizer, data.num_classes, config.label_smoothing, config.xla)
+            ema = ema_lib.ModelEMA(model, config.ema) if config.ema else None  # before the checkpoint is loaded
 
             initial_epoch = 0
             latest = run.latest_checkpoint()
@@ -181,17 +180,24 @@ def train(config: TrainConfig) -> dict:
                 _say(f"Training {spec.name} on {data.name}: {data.num_train} train / {data.num_val} val images, "
                      f"{data.num_classes} classes, {preprocess.image_size}px, batch {config.batch_size}, "
                      f"{config.epochs} epochs, {strategy.num_replicas_in_sync} replica(s); run dir {run.path}")
+            _say(recipe.describe(config, peak_lr))
         throughput = Throughput(config.batch_size)
         started = time.perf_counter()
         if initial_epoch < config.epochs:
-            train_ds = data.train.map(_one_hot(data.num_classes)).repeat()
+            train_ds = data.train.map(_one_hot(data.num_classes))
+            mixer = mix_batch_fn(recipe.augment_config(config))
+            if mixer is not None:
+                train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+            train_ds = train_ds.repeat()
             callbacks = [
                 EpochCheckpoint(run),
                 throughput,
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
-            ]
+            ] + ([ema] if ema else [])
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
+        if ema:
+            ema.copy_to_model()
         results = model.evaluate(val, return_dict=True, verbose=0)
         metrics = {
             "model": spec.name,
@@ -209,6 +215,7 @@ def train(config: TrainConfig) -> dict:
             "num_val": data.num_val,
             "replicas": strategy.num_replicas_in_sync,
             "precision": config.precision,
+            "peak_learning_rate": peak_lr,
         }
         run.write_metrics(metrics)
         _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
