@@ -40,9 +40,9 @@ def define_train_flags() -> None:
 
 
 # TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
-RECIPE_FLAGS = ("lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power", "ema", "mixup",
-                "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
-                "random_erasing", "aug_repeats")
+RECIPE_FLAGS = ("lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate",
+                "lr_poly_power", "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops",
+                "rand_augment_magnitude", "random_erasing", "aug_repeats")
 
 
 def train_config_from_flags() -> TrainConfig:
