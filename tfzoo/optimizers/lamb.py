@@ -13,9 +13,10 @@ Unlike ``keras.optimizers.Lamb`` (which applies weight decay outside the trust
 ratio and cannot exclude variables from layer adaptation), the decay is part of
 ``r`` as in the paper, and both the weight decay and the layer adaptation skip
 variables whose path contains an excluded substring. Layer adaptation defaults
-to the weight-decay exclusions, as in the reference TF implementation used for
-BERT (``exclude_from_layer_adaptation`` falls back to
-``exclude_from_weight_decay``). The norm function is the identity (phi(z) = z).
+to the weight-decay exclusions, as in tensorflow-addons' ``LAMB`` (whose
+``exclude_from_layer_adaptation`` falls back to ``exclude_from_weight_decay``).
+The scaling function of the paper is the identity (phi(z) = z), and the trust
+ratio is per variable ("layer").
 """
 
 from __future__ import annotations
