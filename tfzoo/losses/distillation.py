@@ -10,7 +10,8 @@ logits (``y_true``):
   into ``alpha`` when matching it.)
 - ``hard``: cross-entropy of the student against the teacher's argmax class.
 
-How a DeiT-style model will use it: the student has a class head and a
+`tfzoo.training.distill.Distiller` wraps a single-head student and a frozen
+teacher with this loss. How a DeiT-style model will use it: the student has a class head and a
 distillation head; the total loss is
 ``(1 - alpha) * CE(labels, class_logits) + alpha * DistillationLoss(kind)(teacher_logits, dist_logits)``
 with the teacher run in inference mode on the same (augmented) batch. A
