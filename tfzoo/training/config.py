@@ -15,12 +15,10 @@ LR_SCHEDULES = ("cosine", "step", "poly")
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
                "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "precision", "drop_rate",
-               "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "precision", "drop_rate",
                "drop_path_rate", "seed", "steps_per_epoch", "crop_scale_min", "hflip", "agc",
                # training recipes (tfzoo.training.recipe)
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
-               "random_erasing", "aug_repeats")
                "random_erasing", "aug_repeats")
 
 # Used where neither the user nor the dataset's recipe sets a value.

@@ -71,7 +71,9 @@ class ModelEMA(keras.callbacks.Callback):
         self.decay = float(decay)
         self.warmup = warmup
         self._model = model
-        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        optimizer = model.optimizer
+        while hasattr(optimizer, "inner_optimizer"):  # loss scaling, AGC: their variables are the inner one's
+            optimizer = optimizer.inner_optimizer
         self._optimizer = optimizer
         self._weights = list(model.weights)
         self.averages = [optimizer.add_variable_from_reference(weight, name="ema") for weight in self._weights]
