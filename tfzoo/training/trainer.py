@@ -24,6 +24,7 @@ from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 from tfzoo.models.registry import create_model, get_spec
 from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, WarmupCosine, create_optimizer
+from tfzoo.training import distributed
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -113,7 +114,10 @@ def train(config: TrainConfig) -> dict:
     """
     config = _resolve(config)
     spec = get_spec(config.model)
-    run = RunDir(config.resolved_run_dir())
+    # Multi-worker: this task's place in TF_CONFIG; non-chief workers write
+    # only their own backup directory under the run directory.
+    task = distributed.cluster_task(config.strategy)
+    run = RunDir(distributed.task_run_dir(config.resolved_run_dir(), task))
     _check_resume(run, config)
     preprocess = _preprocess_for(config)
     overrides = _model_overrides(config)
@@ -123,11 +127,16 @@ def train(config: TrainConfig) -> dict:
     try:
         keras.utils.set_random_seed(config.seed)
         strategy = create_strategy(config.strategy)
-        data = load_dataset(
-            "folder" if config.data_dir else config.dataset,
-            preprocess=preprocess, batch_size=config.batch_size, data_dir=config.data_dir,
-            tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
-        )
+
+        def load(input_context=None, batch_size=config.batch_size):
+            return load_dataset(
+                "folder" if config.data_dir else config.dataset,
+                preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
+                tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
+                input_context=input_context,
+            )
+
+        data = load()
         if data.num_train < config.batch_size:
             raise UsageError(
                 f"--batch_size {config.batch_size} is larger than the {data.num_train} training images; lower it"
@@ -151,6 +160,8 @@ def train(config: TrainConfig) -> dict:
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
                                  input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+            if task is not None:
+                model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             schedule = WarmupCosine(base_lr, total_steps=total_steps,
                                     warmup_steps=min(total_steps, round(config.warmup_epochs * steps)))
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
@@ -163,6 +174,8 @@ def train(config: TrainConfig) -> dict:
 
             initial_epoch = 0
             latest = run.latest_checkpoint()
+            if task is not None:
+                latest = distributed.agreed_checkpoint(strategy, run, latest)
             if latest is not None:
                 initial_epoch, path = latest
                 model.optimizer.build(model.trainable_variables)
@@ -170,7 +183,17 @@ def train(config: TrainConfig) -> dict:
         os.makedirs(run.path, exist_ok=True)
         run.write_config(run_config)
 
-        val = data.val.map(_one_hot(data.num_classes))
+        def train_pipeline(bundle):
+            return bundle.train.map(_one_hot(bundle.num_classes)).repeat()
+
+        def val_pipeline(bundle):
+            return bundle.val.map(_one_hot(bundle.num_classes))
+
+        val = val_pipeline(data)
+        if task is not None:
+            # Each worker reads its own shard with its share of the global batch.
+            val = distributed.distribute_datasets(strategy, lambda ctx, batch: val_pipeline(load(ctx, batch)),
+                                                  config.batch_size)
         if initial_epoch >= config.epochs:
             _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it")
         else:
@@ -184,12 +207,17 @@ def train(config: TrainConfig) -> dict:
         throughput = Throughput(config.batch_size)
         started = time.perf_counter()
         if initial_epoch < config.epochs:
-            train_ds = data.train.map(_one_hot(data.num_classes)).repeat()
+            train_ds = train_pipeline(data)
             callbacks = [
                 EpochCheckpoint(run),
                 throughput,
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
             ]
+            if task is not None:
+                train_ds = distributed.distribute_datasets(
+                    strategy, lambda ctx, batch: train_pipeline(load(ctx, batch)), config.batch_size)
+                if not task.is_chief:  # the chief alone writes the model and the summaries
+                    callbacks = [EpochCheckpoint(run, inference_model=False), throughput]
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
         results = model.evaluate(val, return_dict=True, verbose=0)
@@ -210,6 +238,8 @@ def train(config: TrainConfig) -> dict:
             "replicas": strategy.num_replicas_in_sync,
             "precision": config.precision,
         }
+        if task is not None and not task.is_chief:
+            return metrics
         run.write_metrics(metrics)
         _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
              f"{config.epochs} epochs, {metrics['train_images_per_sec']:.0f} train images/s. "
