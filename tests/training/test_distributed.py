@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from tests.training import distributed_testlib as lib
+from tfzoo.errors import UsageError
+from tfzoo.training import distributed
+from tfzoo.training.distributed import cluster_task_from_env
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_mirrored_two_replicas_match_one_device(tmp_path):
     out = tmp_path / "weights.npz"
     [(code, output)] = lib.run_processes(
@@ -77,7 +79,8 @@ def _h5_arrays(path):
     return arrays
 
 
-def test_multi_worker_trains_two_identical_replicas(tmp_path):
+@pytest.mark.slow
+def test_multi_worker_trains_two_identical_replicas_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     config = {"dataset": "digits", "image_size": 16, "batch_size": 32, "epochs": 2, "steps_per_epoch": 3,
               "strategy": "multi_worker", "optimizer": "sgd", "learning_rate": 0.1}
@@ -110,3 +113,37 @@ def test_multi_worker_trains_two_identical_replicas(tmp_path):
         np.testing.assert_array_equal(chief[name], worker[name], err_msg=name)
     kernel = next(name for name in sorted(chief) if chief[name].ndim == 4)  # a conv kernel
     assert np.abs(chief[kernel] - first[kernel]).max() > 1e-4
+
+    # Resume with one more epoch after worker 1 "lost" its newest backup: the
+    # workers must agree on the newest epoch both have (1, not the chief's 2),
+    # or their collectives would no longer pair up.
+    os.unlink(backup / "checkpoints" / "epoch-0002.weights.h5")
+    _train_cluster(tmp_path, run_dir, {**config, "epochs": 3})
+    for index in range(2):
+        metrics = json.loads(str(np.load(tmp_path / f"worker{index}.npz")["metrics"]))
+        assert metrics["resumed_from_epoch"] == 1 and metrics["epochs_run"] == 3
+    chief = _h5_arrays(run_dir / "checkpoints" / "epoch-0003.weights.h5")
+    worker = _h5_arrays(backup / "checkpoints" / "epoch-0003.weights.h5")
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], worker[name], err_msg=name)
+
+
+def test_tf_config_parsing():
+    two_workers = {"cluster": {"worker": ["a:1", "b:2"]}}
+    task = cluster_task_from_env({"TF_CONFIG": json.dumps({**two_workers, "task": {"type": "worker", "index": 1}})})
+    assert (task.task_type, task.task_index, task.num_workers, task.is_chief) == ("worker", 1, 2, False)
+    assert task.task_run_dir("/r") == os.path.join("/r", "workers", "worker-1")
+    task = cluster_task_from_env({"TF_CONFIG": json.dumps({**two_workers, "task": {"type": "worker", "index": 0}})})
+    assert task.is_chief and task.task_run_dir("/r") == "/r"
+    # With a "chief" task, worker 0 is an ordinary worker.
+    with_chief = {"cluster": {"chief": ["c:0"], "worker": ["a:1"]}}
+    chief = cluster_task_from_env({"TF_CONFIG": json.dumps({**with_chief, "task": {"type": "chief", "index": 0}})})
+    worker = cluster_task_from_env({"TF_CONFIG": json.dumps({**with_chief, "task": {"type": "worker", "index": 0}})})
+    assert chief.is_chief and not worker.is_chief and chief.num_workers == 2
+    assert distributed.cluster_task("mirrored") is None
+
+    for environ, message in [({}, "needs the TF_CONFIG"), ({"TF_CONFIG": "{"}, "not valid"),
+                             ({"TF_CONFIG": json.dumps({**two_workers, "task": {"type": "worker", "index": 2}})},
+                              "not in its cluster")]:
+        with pytest.raises(UsageError, match=message):
+            cluster_task_from_env(environ)
