@@ -147,3 +147,13 @@ def test_tf_config_parsing():
                               "not in its cluster")]:
         with pytest.raises(UsageError, match=message):
             cluster_task_from_env(environ)
+
+
+def test_per_worker_batch_is_the_workers_share_of_the_global_batch():
+    from types import SimpleNamespace
+
+    # 2 workers x 4 GPUs: a global batch of 512 is 64 per replica, 256 per worker pipeline.
+    strategy = SimpleNamespace(num_replicas_in_sync=8, extended=SimpleNamespace(worker_devices=["gpu"] * 4))
+    assert distributed.per_worker_batch_size(strategy, 512) == 256
+    with pytest.raises(UsageError, match="multiple of the 8 replicas"):
+        distributed.per_worker_batch_size(strategy, 100)

@@ -63,7 +63,6 @@ class ClusterTask:
     task_type: str = "worker"
     task_index: int = 0
     num_workers: int = 1
-
     has_chief_task: bool = False
 
     @property
@@ -109,10 +108,6 @@ def cluster_task_from_env(environ=None) -> ClusterTask:
     return ClusterTask(task_type=task_type, task_index=task_index,
                        num_workers=len(training["chief"]) + len(training["worker"]),
                        has_chief_task=bool(training["chief"]))
-
-
-def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 @keras.saving.register_keras_serializable(package="tfzoo")
