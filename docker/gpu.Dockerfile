@@ -13,8 +13,11 @@
 # nvidia/cuda:12.5.1-cudnn-runtime base would only add ~3 GB of libraries TF
 # does not load, and a second copy of CUDA that can disagree with the wheels.
 # The driver (libcuda) is mounted at run time by the NVIDIA Container Toolkit,
-# which the two NVIDIA_* variables below enable, exactly as in nvidia/cuda's
-# own images. Base: the same digest-pinned python:3.11-slim as ./Dockerfile
+# which the NVIDIA_* variables below configure exactly as nvidia/cuda's own
+# images do (NVIDIA_REQUIRE_CUDA makes the toolkit refuse a driver too old
+# for CUDA 12.5 with a clear message instead of a failure inside TensorFlow).
+# nvidia/cuda:12.5.1-base-ubuntu22.04 would do too (Python 3.10: re-lock for
+# it), but no digest of it could be verified where this file was written. Base: the same digest-pinned python:3.11-slim as ./Dockerfile
 # (where the digest came from and how to refresh it is explained there).
 
 FROM python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634 AS builder
@@ -35,6 +38,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    NVIDIA_REQUIRE_CUDA="cuda>=12.5" \
     PATH=/opt/venv/bin:$PATH
 COPY --from=builder /opt/venv /opt/venv
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin tfzoo \
