@@ -157,3 +157,20 @@ def test_per_worker_batch_is_the_workers_share_of_the_global_batch():
     assert distributed.per_worker_batch_size(strategy, 512) == 256
     with pytest.raises(UsageError, match="multiple of the 8 replicas"):
         distributed.per_worker_batch_size(strategy, 100)
+
+
+def test_even_shard_gives_every_worker_the_same_evaluation_batches():
+    import tensorflow as tf
+
+    # 33 examples over 2 workers: shards of 17 and 16, i.e. batches of 8 [8, 8, 1] and [8, 8]. Unequal step
+    # counts make the workers' collectives disagree (measured: "Collective instance ... expected type"), so
+    # both are cut to 33 // 2 = 16 examples.
+    sizes = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline)
+        shard = tf.data.Dataset.range(33).shard(2, pipeline).batch(8)
+        cut = distributed.even_shard(shard, 33, context, 8)
+        batches = [batch.tolist() for batch in cut.as_numpy_iterator()]
+        sizes.append([len(batch) for batch in batches])
+        assert sum(batches, []) == list(range(pipeline, 33, 2))[:16]
+    assert sizes == [[8, 8], [8, 8]]

@@ -191,6 +191,28 @@ def distribute_datasets(strategy: tf.distribute.Strategy, dataset_fn, global_bat
     return strategy.distribute_datasets_from_function(fn)
 
 
+def even_shard(dataset: tf.data.Dataset, num_examples: int, input_context, batch_size: int) -> tf.data.Dataset:
+    """Cuts a worker's batched evaluation shard to exactly ``num_examples // num_workers`` examples.
+
+    Shards of a split whose size does not divide by the number of workers
+    differ by one example, and can then differ by one (partial) batch. The
+    workers would run a different number of evaluation steps and their
+    collectives would no longer pair up: the run fails ("Collective instance
+    ... expected type ...") or hangs. Equal shards give every worker the same
+    steps and the same final partial batch, at the cost of leaving out fewer
+    than `num_workers` examples of the whole split.
+
+    Args:
+        dataset: This worker's shard, batched (train pipelines repeat forever
+            and need no cut).
+        num_examples: Examples in the whole split.
+        input_context: The worker's `tf.distribute.InputContext`.
+        batch_size: This worker's batch size.
+    """
+    per_worker = num_examples // input_context.num_input_pipelines
+    return dataset.unbatch().take(per_worker).batch(batch_size)
+
+
 def cluster_task(strategy_name: str) -> ClusterTask | None:
     """This process's `ClusterTask` for ``--strategy multi_worker``, else None.
 

@@ -191,9 +191,11 @@ def train(config: TrainConfig) -> dict:
 
         val = val_pipeline(data)
         if task is not None:
-            # Each worker reads its own shard with its share of the global batch.
-            val = distributed.distribute_datasets(strategy, lambda ctx, batch: val_pipeline(load(ctx, batch)),
-                                                  config.batch_size)
+            # Each worker reads its own shard with its share of the global batch;
+            # equal shards, so that every worker runs the same evaluation steps.
+            val = distributed.distribute_datasets(
+                strategy, lambda ctx, batch: distributed.even_shard(val_pipeline(load(ctx, batch)), data.num_val,
+                                                                    ctx, batch), config.batch_size)
         if initial_epoch >= config.epochs:
             _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it")
         else:
