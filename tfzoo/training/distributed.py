@@ -29,7 +29,8 @@ sums over all workers.
 The rest of this module is the plumbing a multi-worker run needs: which task
 is the chief (the only writer of the run's results), a per-worker backup
 directory, per-worker input pipelines fed with the per-worker share of the
-global batch, and agreeing on the epoch to resume from.
+global batch, evaluation shards of equal size (so that every worker runs the
+same number of steps), and agreeing on the epoch to resume from.
 """
 
 from __future__ import annotations
