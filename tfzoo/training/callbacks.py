@@ -24,12 +24,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         run_dir: The run directory.
         keep: How many epoch checkpoints to keep.
+        inference_model: Also write ``model.keras``; off for a multi-worker
+            run's non-chief workers, whose checkpoints are only their backup.
     """
 
-    def __init__(self, run_dir: RunDir, keep: int = 2):
+    def __init__(self, run_dir: RunDir, keep: int = 2, inference_model: bool = True):
         super().__init__()
         self.run_dir = run_dir
         self.keep = keep
+        self.inference_model = inference_model
         self._twin = None
 
     def _inference_twin(self) -> keras.Model:
@@ -41,8 +44,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return self._twin
 
     def on_epoch_end(self, epoch, logs=None):
-        with atomic_path(self.run_dir.model_file, suffix=".keras") as tmp:
-            self._inference_twin().save(tmp)
+        if self.inference_model:
+            with atomic_path(self.run_dir.model_file, suffix=".keras") as tmp:
+                self._inference_twin().save(tmp)
         with atomic_path(self.run_dir.checkpoint_file(epoch + 1), suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
         self.run_dir.prune_checkpoints(self.keep)

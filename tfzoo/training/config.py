@@ -8,7 +8,7 @@ import os
 from tfzoo.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("auto", "one_device", "mirrored")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adamw", "adam", "sgd", "sgdw", "nesterov", "lamb", "lars")
 LR_SCHEDULES = ("cosine", "step", "poly")
 
@@ -53,7 +53,7 @@ class TrainConfig:
         hflip: Random horizontal flips (None: the dataset's recipe, else on).
         precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
         xla: Compile the train step with XLA.
-        strategy: ``auto``, ``one_device`` or ``mirrored``.
+        strategy: ``auto``, ``one_device``, ``mirrored`` or ``multi_worker`` (TF_CONFIG).
         drop_rate: Classifier dropout; None keeps the model default.
         drop_path_rate: Stochastic depth rate; None keeps the model default.
         agc: Adaptive gradient clipping lambda (`tfzoo.optimizers.AGC`); 0 turns it off.

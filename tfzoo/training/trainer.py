@@ -26,6 +26,7 @@ from tfzoo.losses import SoftTargetCrossEntropy
 from tfzoo.models.registry import create_model, get_spec
 from tfzoo.data.augment import mix_batch_fn
 from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, create_optimizer
+from tfzoo.training import distributed
 from tfzoo.training import ema as ema_lib
 from tfzoo.training import recipe
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
@@ -112,7 +113,10 @@ def train(config: TrainConfig) -> dict:
     """
     config = _resolve(config)
     spec = get_spec(config.model)
-    run = RunDir(config.resolved_run_dir())
+    # Multi-worker: this task's place in TF_CONFIG; non-chief workers write
+    # only their own backup directory under the run directory.
+    task = distributed.cluster_task(config.strategy)
+    run = RunDir(distributed.task_run_dir(config.resolved_run_dir(), task))
     _check_resume(run, config)
     preprocess = _preprocess_for(config)
     overrides = _model_overrides(config)
@@ -122,12 +126,16 @@ def train(config: TrainConfig) -> dict:
     try:
         keras.utils.set_random_seed(config.seed)
         strategy = create_strategy(config.strategy)
-        data = load_dataset(
-            "folder" if config.data_dir else config.dataset,
-            preprocess=preprocess, batch_size=config.batch_size, data_dir=config.data_dir,
-            tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
-            augment=recipe.augment_config(config),
-        )
+
+        def load(input_context=None, batch_size=config.batch_size):
+            return load_dataset(
+                "folder" if config.data_dir else config.dataset,
+                preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
+                tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
+                input_context=input_context, augment=recipe.augment_config(config),
+            )
+
+        data = load()
         if data.num_train < config.batch_size:
             raise UsageError(
                 f"--batch_size {config.batch_size} is larger than the {data.num_train} training images; lower it"
@@ -150,6 +158,8 @@ def train(config: TrainConfig) -> dict:
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
                                  input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+            if task is not None:
+                model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
                                          weight_decay=config.weight_decay, momentum=config.momentum,
                                          **recipe.optimizer_kwargs(config))
@@ -162,6 +172,8 @@ def train(config: TrainConfig) -> dict:
 
             initial_epoch = 0
             latest = run.latest_checkpoint()
+            if task is not None:
+                latest = distributed.agreed_checkpoint(strategy, run, latest)
             if latest is not None:
                 initial_epoch, path = latest
                 model.optimizer.build(model.trainable_variables)
@@ -169,7 +181,24 @@ def train(config: TrainConfig) -> dict:
         os.makedirs(run.path, exist_ok=True)
         run.write_config(run_config)
 
-        val = data.val.map(_one_hot(data.num_classes))
+        mixer = mix_batch_fn(recipe.augment_config(config))  # mixup / cutmix on whole (per-worker) batches
+
+        def train_pipeline(bundle):
+            train_ds = bundle.train.map(_one_hot(bundle.num_classes))
+            if mixer is not None:
+                train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+            return train_ds.repeat()
+
+        def val_pipeline(bundle):
+            return bundle.val.map(_one_hot(bundle.num_classes))
+
+        val = val_pipeline(data)
+        if task is not None:
+            # Each worker reads its own shard with its share of the global batch;
+            # equal shards, so that every worker runs the same evaluation steps.
+            val = distributed.distribute_datasets(
+                strategy, lambda ctx, batch: distributed.even_shard(val_pipeline(load(ctx, batch)), data.num_val,
+                                                                    ctx, batch), config.batch_size)
         if initial_epoch >= config.epochs:
             _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it")
         else:
@@ -184,16 +213,19 @@ def train(config: TrainConfig) -> dict:
         throughput = Throughput(config.batch_size)
         started = time.perf_counter()
         if initial_epoch < config.epochs:
-            train_ds = data.train.map(_one_hot(data.num_classes))
-            mixer = mix_batch_fn(recipe.augment_config(config))
-            if mixer is not None:
-                train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
-            train_ds = train_ds.repeat()
+            train_ds = train_pipeline(data)
             callbacks = [
                 EpochCheckpoint(run),
                 throughput,
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
-            ] + ([ema] if ema else [])
+            ]
+            if task is not None:
+                train_ds = distributed.distribute_datasets(
+                    strategy, lambda ctx, batch: train_pipeline(load(ctx, batch)), config.batch_size)
+                if not task.is_chief:  # the chief alone writes the model and the summaries
+                    callbacks = [EpochCheckpoint(run, inference_model=False), throughput]
+            if ema:
+                callbacks.append(ema)
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
         if ema:
@@ -217,6 +249,8 @@ def train(config: TrainConfig) -> dict:
             "precision": config.precision,
             "peak_learning_rate": peak_lr,
         }
+        if task is not None and not task.is_chief:
+            return metrics
         run.write_metrics(metrics)
         _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
              f"{config.epochs} epochs, {metrics['train_images_per_sec']:.0f} train images/s. "
