@@ -20,8 +20,8 @@ from tests.conftest import REFERENCE_DATA
 from tests.models.test_nfnet import HEAVY_MODELS
 from tests.models.test_repvgg import HEAVY_MODELS as HEAVY_REPVGG
 
-# NFNet F1-F6 (133M-438M parameters, 10-40 s per build) are left out here; test_nfnet.py checks
-# their exact counts from a shallow build of the same blocks, and F0 stands in for their layers.
+# NFNet F1-F6 (133M-438M parameters, 10-40 s per build) and nf_resnet101 are left out here; test_nfnet.py
+# checks their exact counts from a shallow build of the same blocks, and F0 / nf_resnet50 stand in for their layers.
 # RepVGG B1/B2/B3 (45M-123M) likewise: test_repvgg.py checks their counts from the block plan.
 ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG]
 NUM_CLASSES = 7

@@ -1,10 +1,10 @@
-"""NF-ResNet / NFNet structure, and exact parameter counts of the F-series without building the big ones.
+"""NF-ResNet / NFNet structure, and exact parameter counts of F1-F6 and nf_resnet101 without building them.
 
 Cost: dm_nfnet_f6 (438M parameters) takes 40 s to build on this machine and F1-F5
 10-35 s each, so `test_all_models.py` builds only ``dm_nfnet_f0`` in full
 (`HEAVY_MODELS` lists the rest). Their counts are still checked exactly here:
 every F variant is the same stem, final conv and head around four stages whose
-blocks after the first are identical (same widths, groups and SE), so
+blocks after the first are identical (same widths, groups and SE), so, as for the NF-ResNets (nf_resnet101 is left out there too),
 
     params = rest + sum over stages (first block + (depth - 1) * second block)
 
@@ -27,9 +27,10 @@ from tfzoo.layers.ws_conv import ScaledWSConv2D
 from tfzoo.models.nfnet import ARCHITECTURES, VARIANTS
 
 F_SERIES = [f"dm_nfnet_f{i}" for i in range(7)]
-# Built in full by test_all_models.py; the others are counted by `test_f_series_counts_by_stage_sampling`.
-FULLY_BUILT = {"dm_nfnet_f0"}
-HEAVY_MODELS = sorted(set(F_SERIES) - FULLY_BUILT)
+NF_RESNETS = ["nf_resnet26", "nf_resnet50", "nf_resnet101"]
+# Built in full by test_all_models.py; the others are counted by `test_counts_by_stage_sampling`.
+FULLY_BUILT = {"dm_nfnet_f0", "nf_resnet26", "nf_resnet50"}
+HEAVY_MODELS = sorted(set(F_SERIES + NF_RESNETS) - FULLY_BUILT)
 SAMPLED_DEPTHS = (2, 2, 2, 2)
 
 
@@ -50,20 +51,29 @@ def _block_of(layer_name):
     return None
 
 
-def test_f_series_counts_by_stage_sampling(shallow_f):
+@pytest.fixture(scope="module")
+def nf_resnet26():
+    """Through the family entry point, with stochastic depth (two blocks per stage, as `SAMPLED_DEPTHS`)."""
+    return tfzoo.models.NFResNet("26", input_shape=(32, 32, 3), drop_path_rate=0.4)
+
+
+@pytest.mark.parametrize("family", ["f_series", "nf_resnet"])
+def test_counts_by_stage_sampling(family, request):
+    shallow = request.getfixturevalue("shallow_f" if family == "f_series" else "nf_resnet26")
+    names = F_SERIES if family == "f_series" else NF_RESNETS
     per_block, rest = {}, 0
-    for layer in shallow_f.layers:
+    for layer in shallow.layers:
         block = _block_of(layer.name)
         if block is None:
             rest += _count(layer)
         else:
             per_block[block] = per_block.get(block, 0) + _count(layer)
     assert sorted(per_block) == [(s, b) for s in range(4) for b in range(2)]
-    for name in F_SERIES:
+    for name in names:
         depths = ARCHITECTURES[name].depths
         total = rest + sum(per_block[(s, 0)] + (d - 1) * per_block[(s, 1)] for s, d in enumerate(depths))
         assert total == VARIANTS[name][1] == tfzoo.model_info(name)["num_params"], name
-    assert depths == (7, 14, 42, 21)
+    assert depths == ((7, 14, 42, 21) if family == "f_series" else (3, 4, 23, 3))
 
 
 def test_f_series_structure(shallow_f):
@@ -92,16 +102,9 @@ def test_f_series_structure(shallow_f):
     assert shallow_f.get_layer("stem_conv4").padding == "same"  # TF padding, as the JAX reference
 
 
-@pytest.fixture(scope="module")
-def nf_resnet26():
-    """Headless, through the family entry point, with stochastic depth."""
-    return tfzoo.models.NFResNet("26", input_shape=(32, 32, 3), include_top=False, pooling="avg",
-                                 drop_path_rate=0.4)
-
-
 def test_nf_resnet_folds_gamma_into_convs_like_timm(nf_resnet26):
     model = nf_resnet26
-    assert model.output_shape == (None, 2048)
+    assert model.output_shape == (None, 1000)
     relu = NF_GAMMAS["relu"]
     convs = [layer for layer in model.layers if isinstance(layer, ScaledWSConv2D)]
     assert len(convs) == 1 + 4 + 8 * 3 and all(layer.gamma == relu for layer in convs)
