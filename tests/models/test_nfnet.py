@@ -1,16 +1,17 @@
 """NF-ResNet / NFNet structure, and exact parameter counts of F1-F6 and nf_resnet101 without building them.
 
 Cost: dm_nfnet_f6 (438M parameters) takes 40 s to build on this machine and F1-F5
-10-35 s each, so `test_all_models.py` builds only ``dm_nfnet_f0`` in full
-(`HEAVY_MODELS` lists the rest). Their counts are still checked exactly here:
-every F variant is the same stem, final conv and head around four stages whose
-blocks after the first are identical (same widths, groups and SE), so, as for the NF-ResNets (nf_resnet101 is left out there too),
+10-35 s each, so `test_all_models.py` builds only ``dm_nfnet_f0``, ``nf_resnet26``
+and ``nf_resnet50`` in full (`HEAVY_MODELS` lists the rest). Their counts are
+still checked exactly here: every variant of a family is the same stem, final
+conv and head around four stages whose blocks after the first are identical
+(same widths, groups and SE), so
 
     params = rest + sum over stages (first block + (depth - 1) * second block)
 
-measured on one shallow build with two blocks per stage. F0's count from this
-formula must also equal timm's, and `test_all_models` builds F0 in full, which
-ties the formula to a real build. Outputs against timm: see
+measured on one shallow build with two blocks per stage. The formula must also
+give the counts of F0 / nf_resnet26 / nf_resnet50, which `test_all_models`
+builds in full, which ties it to real builds. Outputs against timm: see
 ``tests/reference_data/{nf_resnet26,dm_nfnet_f0}.npz`` (max relative error
 7.4e-7 / 8.4e-7, tolerance 1e-4).
 """
