@@ -24,7 +24,7 @@ candidate model-side change applied by monkeypatching (see `PATCHES`), given
 the tfzoo model's weights and checked for equal outputs, so a proposed fix is
 measured side by side before anyone edits the models:
 
-    python scripts/bench_vs_keras.py --models vgg16 --patch whole_map_conv
+    python scripts/bench_vs_keras.py --models densenet121 --patch max_pool2d
 """
 
 from __future__ import annotations
@@ -102,33 +102,6 @@ DEFAULT_PAIRS = tuple(key for key in PAIRS if key != "vgg19")
 # Candidate model-side changes, measured by monkeypatching tfzoo while it builds.
 
 
-class WholeMapConv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D` that runs as one matrix product when its window covers the whole input.
-
-    A "valid", stride-1 convolution whose kernel is as large as the input map
-    (VGG's 7x7 ``pre_logits_fc1`` on the 7x7 map at 224 px, the 1x1
-    ``pre_logits_fc2`` on the 1x1 map) is a fully connected layer: the same
-    kernel, read as a ``(kh * kw * cin, filters)`` matrix, times the
-    flattened input. Weights, names and outputs stay those of the convolution;
-    any other input size falls back to the convolution.
-    """
-
-    def _is_whole_map(self, shape) -> bool:
-        return (self.padding == "valid" and self.data_format == "channels_last" and self.groups == 1
-                and tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
-                and tuple(shape[1:3]) == tuple(self.kernel_size))
-
-    def call(self, inputs):
-        if not self._is_whole_map(inputs.shape):
-            return super().call(inputs)
-        flat = ops.reshape(inputs, (-1, int(np.prod(inputs.shape[1:]))))
-        outputs = ops.matmul(flat, ops.reshape(self.kernel, (-1, self.filters)))
-        if self.use_bias:
-            outputs = outputs + self.bias
-        outputs = ops.reshape(outputs, (-1, 1, 1, self.filters))
-        return self.activation(outputs) if self.activation is not None else outputs
-
-
 class NegInfPadMaxPooling2D(keras.layers.Layer):
     """``nn.MaxPool2d(k, s, padding=p)``: pads with -inf, then one "valid" pooling pass."""
 
@@ -186,10 +159,6 @@ def _patched(*targets):
             setattr(obj, attr, value)
 
 
-def _patch_whole_map_conv():
-    return _patched((keras.layers, "Conv2D", WholeMapConv2D))
-
-
 def _patch_max_pool2d():
     import tfzoo.layers.padded_pooling
     import tfzoo.models.densenet
@@ -237,11 +206,6 @@ class Patch(NamedTuple):
 
 
 PATCHES = {
-    "whole_map_conv": Patch(
-        _patch_whole_map_conv, ("vgg16", "vgg19", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0"),
-        True,
-        "convolutions whose kernel covers the whole input map as one matrix product (WholeMapConv2D): VGG's "
-        "7x7 pre-logits conv on the 7x7 map, and 1x1 convs on 1x1 maps (squeeze-excite, MobileNetV3's head)"),
     "max_pool2d": Patch(
         _patch_max_pool2d, ("densenet121", "densenet169", "densenet201", "xception"), True,
         "padded max pool in one pass: Keras 'same' where it pads symmetrically, else -inf pad + 'valid' "

@@ -71,3 +71,26 @@ def test_squeeze_excite_matches_numpy():
     hidden = np.maximum(pooled @ w1[0, 0] + b1, 0)
     gate = np.clip((hidden @ w2[0, 0] + b2 + 3) / 6, 0, 1)
     np.testing.assert_allclose(model(x).numpy(), x * gate[:, None, None, :], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, kernel_size", [(7, 7), (1, 1), (9, 7), (3, 1)])
+def test_whole_map_conv_equals_conv2d(size, kernel_size):
+    """WholeMapConv2D gives Conv2D's output: by matrix product on a whole map, by convolution elsewhere."""
+    from tfzoo.layers import WholeMapConv2D
+
+    x = np.random.default_rng(0).normal(size=(3, size, size, 5)).astype("float32")
+    conv = keras.layers.Conv2D(4, kernel_size, activation="relu")
+    fast = WholeMapConv2D(4, kernel_size, activation="relu")
+    expected = conv(x)
+    fast.build(x.shape)
+    fast.set_weights(conv.get_weights())
+    got = fast(x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+    # Independent NumPy check of the whole-map case: one output per image, a dense layer.
+    if size == kernel_size:
+        kernel, bias = conv.get_weights()
+        dense = np.maximum(x.reshape(3, -1) @ kernel.reshape(-1, 4) + bias, 0)
+        np.testing.assert_allclose(np.asarray(got).reshape(3, 4), dense, rtol=1e-5, atol=1e-5)
+    clone = WholeMapConv2D.from_config(fast.get_config())
+    assert isinstance(clone, WholeMapConv2D) and clone.kernel_size == (kernel_size, kernel_size)

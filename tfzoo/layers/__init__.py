@@ -14,6 +14,7 @@ from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
 from tfzoo.layers.weight_norm import WeightNormalization
+from tfzoo.layers.whole_map_conv import WholeMapConv2D
 from tfzoo.layers.ws_conv import ScaledWSConv2D, WSConv2D
 
 __all__ = [
@@ -23,5 +24,5 @@ __all__ = [
     "DropPath", "classifier", "global_pool", "depthwise_separable", "inverted_residual", "NormConfig",
     "norm_layer", "squeeze_excite", "RepVGGBlock", "Reparameterizable", "fold_batch_norm",
     "NORM_KINDS", "NF_GAMMAS", "NFResidual", "ScaleByConstant", "ScaledActivation",
-    "ScaledWSConv2D", "WSConv2D", "WeightNormalization",
+    "ScaledWSConv2D", "WSConv2D", "WeightNormalization", "WholeMapConv2D",
 ]

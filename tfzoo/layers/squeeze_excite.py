@@ -7,6 +7,7 @@ so weights map one to one.
 import keras
 
 from tfzoo.layers.activations import activation
+from tfzoo.layers.whole_map_conv import WholeMapConv2D
 
 
 # timm names the two 1x1 convs differently in its two SE classes:
@@ -31,8 +32,8 @@ def squeeze_excite(x, reduced_channels: int, *, name: str, act: str = "relu", ga
     channels = x.shape[-1]
     reduce_name, expand_name = conv_names
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
-    s = keras.layers.Conv2D(reduced_channels, 1, use_bias=True, name=f"{name}_{reduce_name}")(s)
+    s = WholeMapConv2D(reduced_channels, 1, use_bias=True, name=f"{name}_{reduce_name}")(s)
     s = activation(act, f"{name}_act")(s)
-    s = keras.layers.Conv2D(channels, 1, use_bias=True, name=f"{name}_{expand_name}")(s)
+    s = WholeMapConv2D(channels, 1, use_bias=True, name=f"{name}_{expand_name}")(s)
     s = activation(gate, f"{name}_gate")(s)
     return keras.layers.Multiply(name=f"{name}_scale")([x, s])

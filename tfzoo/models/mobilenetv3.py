@@ -28,6 +28,7 @@ import keras
 
 from tfzoo.layers import (NormConfig, activation, classifier, conv_norm_act, depthwise_separable, global_pool,
                           inverted_residual, make_divisible)
+from tfzoo.layers.whole_map_conv import WholeMapConv2D
 from tfzoo.models._builder import check_head_args, image_input, load_weights
 from tfzoo.models.registry import ModelSpec, register_model
 
@@ -161,7 +162,7 @@ def MobileNetV3(
 
     if include_top:
         x = global_pool(x, "avg", keepdims=True)
-        x = keras.layers.Conv2D(arch["num_features"], 1, use_bias=True, name="conv_head")(x)
+        x = WholeMapConv2D(arch["num_features"], 1, use_bias=True, name="conv_head")(x)
         x = activation(HS, "act2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation)
