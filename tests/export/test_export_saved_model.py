@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfzoo.data.preprocessing import PreprocessConfig, decode_image, eval_transform, normalize, resize_to_input
 from tfzoo.errors import UsageError
+from tfzoo.export import saved_model as saved_model_module
 from tfzoo.export.saved_model import METADATA_FILE, export_saved_model, read_export_metadata
 
 from tests.export.export_testlib import CLASS_NAMES, PREPROCESS, checkpoint_values, make_image, mobilenet, tiny_model
@@ -189,15 +190,13 @@ def test_crash_during_save_leaves_nothing_behind(tmp_path, monkeypatch, existing
     if existing:
         export_saved_model(tiny_model(seed=0), version_dir, preprocess=PREPROCESS)
         before = tree_hash(version_dir)
-    real_save = tf.saved_model.save
-
-    def crashing_save(obj, export_dir, *args, **kwargs):
-        real_save(obj, export_dir, *args, **kwargs)  # a complete-looking SavedModel, then the process "dies"
-        with open(os.path.join(export_dir, "partial"), "wb") as handle:
+    def crashing_write_json(path, data):
+        # Called inside the temporary version dir once the SavedModel is complete: the process "dies" here.
+        with open(os.path.join(os.path.dirname(os.path.dirname(path)), "partial"), "wb") as handle:
             handle.write(b"x")
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(tf.saved_model, "save", crashing_save)
+    monkeypatch.setattr(saved_model_module, "write_json", crashing_write_json)
     with pytest.raises(RuntimeError, match="simulated crash"):
         export_saved_model(tiny_model(seed=1), base if not existing else version_dir, preprocess=PREPROCESS,
                            overwrite=existing)

@@ -14,13 +14,23 @@ from tfzoo.layers.activations import activation
 from tfzoo.layers.norm import NormConfig, norm_layer
 from tfzoo.layers.ws_conv import WSConv2D
 
-# He-normal over fan-out (PyTorch kaiming_normal_(mode="fan_out"), untruncated), as timm and torchvision
-# initialize convolutions; untruncated sampling is also several times faster to draw.
-CONV_INIT = keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
+# Initializers are built fresh for every layer: a Keras initializer instance
+# without a seed fixes one when it is created, so a single shared instance
+# would give every layer of the same shape identical starting weights, drawn
+# from a seed that `keras.utils.set_random_seed` (hence `--seed`) does not
+# reach. A new instance per layer draws its seed from Python's RNG, which that
+# call seeds: distinct weights per layer, reproducible per seed.
 
 
-# Uniform(-1/sqrt(fan_out), 1/sqrt(fan_out)), timm's initialization of classifier layers.
-DENSE_INIT = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
+def conv_init() -> keras.initializers.Initializer:
+    """He-normal over fan-out (PyTorch ``kaiming_normal_(mode="fan_out")``, untruncated), as timm and
+    torchvision initialize convolutions; untruncated sampling is also several times faster to draw."""
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
+
+
+def dense_init() -> keras.initializers.Initializer:
+    """Uniform(-1/sqrt(fan_out), 1/sqrt(fan_out)), timm's initialization of classifier layers."""
+    return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -68,7 +78,7 @@ def conv2d(
         groups=groups,
         dilation_rate=dilation,
         use_bias=use_bias,
-        kernel_initializer=CONV_INIT,
+        kernel_initializer=conv_init(),
         name=name,
     )(x)
 
@@ -82,7 +92,7 @@ def depthwise_conv2d(x, kernel_size: int, *, name: str, strides: int = 1, dilati
         padding=padding,
         dilation_rate=dilation,
         use_bias=use_bias,
-        depthwise_initializer=CONV_INIT,
+        depthwise_initializer=conv_init(),
         name=name,
     )(x)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfzoo.layers.conv import DENSE_INIT
+from tfzoo.layers.conv import dense_init
 
 POOLINGS = (None, "avg", "max")
 
@@ -29,5 +29,5 @@ def classifier(x, num_classes: int, *, dropout: float = 0.0, classifier_activati
     """
     if dropout > 0.0:
         x = keras.layers.Dropout(dropout, name="head_drop")(x)
-    x = keras.layers.Dense(num_classes, kernel_initializer=DENSE_INIT, name=name)(x)
+    x = keras.layers.Dense(num_classes, kernel_initializer=dense_init(), name=name)(x)
     return keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfzoo.layers.conv import CONV_INIT
+from tfzoo.layers.conv import conv_init
 from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 
 
@@ -61,7 +61,7 @@ class RepVGGBlock(Reparameterizable, keras.layers.Layer):
 
         def conv(kernel_size, name, use_bias=False, pad=padding):
             return keras.layers.Conv2D(self.filters, kernel_size, strides=self.strides, padding=pad,
-                                       groups=self.groups, use_bias=use_bias, kernel_initializer=CONV_INIT,
+                                       groups=self.groups, use_bias=use_bias, kernel_initializer=conv_init(),
                                        dtype=self.dtype_policy, name=name)
 
         if self.deploy:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import keras
 
 from tfzoo.layers import NormConfig, activation, norm_layer
-from tfzoo.layers.conv import CONV_INIT
+from tfzoo.layers.conv import conv_init
 from tfzoo.layers.padded_pooling import avg_pool2d, max_pool2d
 from tfzoo.models._builder import check_head_args, finish_model, image_input
 from tfzoo.models.registry import ModelSpec, register_model
@@ -59,7 +59,7 @@ def _conv(x, filters: int, kernel, name: str, norm: NormConfig, strides: int = 1
     "same" at stride 1 with odd kernels pads symmetrically as PyTorch does.
     """
     x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
-                            kernel_initializer=CONV_INIT, name=f"{name}_conv")(x)
+                            kernel_initializer=conv_init(), name=f"{name}_conv")(x)
     x = norm_layer(norm, f"{name}_bn")(x)
     return activation("relu", f"{name}_bn_act")(x)
 

@@ -77,9 +77,15 @@ from tfzoo.layers.ws_conv import ScaledWSConv2D
 from tfzoo.models._builder import check_head_args, finish_model, image_input
 from tfzoo.models.registry import ModelSpec, register_model
 
-# Unit-variance-preserving kaiming init (fan-in, linear), as timm and DeepMind initialise these convs.
-NF_CONV_INIT = keras.initializers.VarianceScaling(scale=1.0, mode="fan_in", distribution="untruncated_normal")
 MIN_INPUT_SIZE = 32
+
+
+def nf_conv_init() -> keras.initializers.Initializer:
+    """Unit-variance-preserving kaiming init (fan-in, linear), as timm and DeepMind initialise these convs.
+
+    A fresh instance per layer, for the reason `tfzoo.layers.conv.conv_init` gives.
+    """
+    return keras.initializers.VarianceScaling(scale=1.0, mode="fan_in", distribution="untruncated_normal")
 
 
 class NFArch(NamedTuple):
@@ -143,7 +149,7 @@ def _conv(x, ctx: _Context, filters: int, kernel_size: int, *, name: str, stride
     else:
         x, padding = symmetric_padding(x, kernel_size, strides, 1, name)
     return ScaledWSConv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups,
-                          gain_init=gain_init, gamma=ctx.conv_gamma, kernel_initializer=NF_CONV_INIT,
+                          gain_init=gain_init, gamma=ctx.conv_gamma, kernel_initializer=nf_conv_init(),
                           name=name)(x)
 
 

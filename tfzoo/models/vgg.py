@@ -39,7 +39,7 @@ import keras
 from keras import ops
 
 from tfzoo.layers import NormConfig, classifier, conv2d, global_pool, norm_layer
-from tfzoo.layers.conv import CONV_INIT
+from tfzoo.layers.conv import conv_init
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
 from tfzoo.models._builder import check_head_args, image_input, load_weights
 from tfzoo.models.registry import ModelSpec, register_model
@@ -204,12 +204,12 @@ def VGG(
     if include_top:
         if not gap_head:
             x = MinSizeAdaptiveAvgPool2D(PRE_LOGITS_KERNEL, name="pre_logits_pool")(x)
-            x = WholeMapConv2D(HIDDEN_FEATURES, PRE_LOGITS_KERNEL, kernel_initializer=CONV_INIT,
+            x = WholeMapConv2D(HIDDEN_FEATURES, PRE_LOGITS_KERNEL, kernel_initializer=conv_init(),
                                     name="pre_logits_fc1")(x)
             x = keras.layers.Activation("relu", name="pre_logits_act1")(x)
             if dropout > 0.0:
                 x = keras.layers.Dropout(dropout, name="pre_logits_drop")(x)
-            x = WholeMapConv2D(HIDDEN_FEATURES, 1, kernel_initializer=CONV_INIT, name="pre_logits_fc2")(x)
+            x = WholeMapConv2D(HIDDEN_FEATURES, 1, kernel_initializer=conv_init(), name="pre_logits_fc2")(x)
             x = keras.layers.Activation("relu", name="pre_logits_act2")(x)
         x = global_pool(x, "avg", name="head_global_pool")
         x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation,

@@ -44,7 +44,7 @@ from typing import NamedTuple
 import keras
 
 from tfzoo.layers import NormConfig, activation, conv2d, norm_layer
-from tfzoo.layers.conv import CONV_INIT
+from tfzoo.layers.conv import conv_init
 from tfzoo.layers.padded_pooling import max_pool2d
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.models._builder import check_head_args, finish_model, image_input
@@ -150,7 +150,7 @@ def Xception(
     for index, (channels, strides) in enumerate(STEM, start=1):
         # Unpadded ("valid" is PyTorch's padding 0), so not tfzoo.layers.conv2d, which pads.
         x = keras.layers.Conv2D(channels, 3, strides=strides, padding="valid", use_bias=False,
-                                kernel_initializer=CONV_INIT, name=f"conv{index}")(x)
+                                kernel_initializer=conv_init(), name=f"conv{index}")(x)
         x = norm_layer(norm, f"bn{index}")(x)
         x = activation("relu", f"act{index}")(x)
     for index, block in enumerate(BLOCKS, start=1):
