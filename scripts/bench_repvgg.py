@@ -41,19 +41,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tfzoo  # noqa: E402
-from tfzoo.training.benchmark import compare_inference, count_flops, count_params, random_images  # noqa: E402
-
-
-def randomize_batch_norms(model: keras.Model, seed: int = 0) -> None:
-    """Moving statistics and affine parameters away from 0/1, so the folding does real work."""
-    rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.moving_mean.shape
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
-            layer.beta.assign(rng.normal(0.0, 0.3, shape))
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, shape))
-            layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
+from tfzoo.training.benchmark import (compare_inference, count_flops, count_params, random_images,  # noqa: E402
+                                      randomize_batch_norms)
 
 
 def halfway_form(variant: str, kind: str, size: int) -> keras.Model:

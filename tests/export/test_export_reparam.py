@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.export.export_testlib import PREPROCESS, checkpoint_values, make_image
-from tests.models.test_repvgg import randomize_batch_norms
+from tfzoo.training.benchmark import randomize_batch_norms
 from tfzoo.data.preprocessing import normalize
 from tfzoo.export.saved_model import export_saved_model, inference_form, read_export_metadata
 from tfzoo.layers import RepVGGBlock, classifier

@@ -19,6 +19,7 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import RepVGGBlock, WSConv2D
 from tfzoo.models import repvgg
 from tfzoo.models.reparam import count_fusable_bn, count_reparameterizable
+from tfzoo.training.benchmark import randomize_batch_norms
 
 RELATIVE_TOLERANCE = 1e-4
 # RepVGG variants above 45M parameters (5-9 s per build here) are left out of test_all_models' full builds;
@@ -26,19 +27,6 @@ RELATIVE_TOLERANCE = 1e-4
 # arithmetic the built a0 / a1 / a2 / b0 / b1g4 (test_all_models: same reference counts) and the deploy b1g4
 # below confirm.
 HEAVY_MODELS = ["repvgg_b1", "repvgg_b1g2", "repvgg_b2", "repvgg_b2g4", "repvgg_b3", "repvgg_b3g4"]
-
-
-def randomize_batch_norms(model, seed=0):
-    """Non-trivial BN statistics and affine parameters everywhere (nested layers included)."""
-    rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.BatchNormalization):
-            shape = layer.moving_mean.shape
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
-            layer.beta.assign(rng.normal(0.0, 0.3, shape))
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, shape))
-            layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
-    return model
 
 
 def relative_error(actual, expected):

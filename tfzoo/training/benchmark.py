@@ -95,6 +95,24 @@ def _function_body(fdef, call: tf.Operation, library) -> tf.Graph:
     return graph
 
 
+def randomize_batch_norms(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Sets every BatchNorm's statistics and affine parameters (nested layers included) to non-trivial values.
+
+    Freshly built BNs are identities at inference (mean 0, variance 1, gamma 1,
+    beta 0); folding or re-parameterization checks and timings need them to do
+    real work. Returns `model`.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = layer.moving_mean.shape
+            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
+            layer.beta.assign(rng.normal(0.0, 0.3, shape))
+            layer.moving_mean.assign(rng.normal(0.0, 0.3, shape))
+            layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
+    return model
+
+
 def inference_function(model: keras.Model, *, xla: bool = False) -> Callable:
     """``model(x, training=False)`` as a compiled `tf.function` (XLA-compiled with `xla`)."""
     return tf.function(lambda x: model(x, training=False), jit_compile=xla)

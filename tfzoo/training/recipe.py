@@ -11,6 +11,7 @@ Kept apart from `trainer.py` so the trainer hooks each in with one line:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 from tfzoo.data.augment import AugmentConfig
@@ -46,10 +47,8 @@ def optimizer_kwargs(config: TrainConfig) -> dict:
 
 def augment_config(config: TrainConfig) -> AugmentConfig:
     """The augmentation settings of the run."""
-    return AugmentConfig(mixup=config.mixup, cutmix=config.cutmix, mix_prob=config.mix_prob,
-                         mix_switch_prob=config.mix_switch_prob, rand_augment_ops=config.rand_augment_ops,
-                         rand_augment_magnitude=config.rand_augment_magnitude,
-                         random_erasing=config.random_erasing, aug_repeats=config.aug_repeats)
+    # TrainConfig is flat (one field per flag) and carries every AugmentConfig field under the same name.
+    return AugmentConfig(**{field.name: getattr(config, field.name) for field in dataclasses.fields(AugmentConfig)})
 
 
 def _accepts(builder, argument: str) -> bool:
