@@ -14,6 +14,9 @@ import sys
 
 from tfzoo.utils.stdio import native_stderr_captured
 
+# The recipe `tfzoo.cli.main.expand_recipe` turned into a --flagfile (None: no --recipe on the command line).
+expanded_recipe: str | None = None
+
 
 def fail(message: str, prog: str = "tfzoo") -> None:
     """Prints one line on stderr and exits with code 2."""

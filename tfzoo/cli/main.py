@@ -105,9 +105,12 @@ def expand_recipe(verb: str, args: list[str]) -> list[str]:
         raise UsageError(f"--recipe is a flag of `tfzoo train`, not of `tfzoo {verb}`")
     if len(names) > 1:
         raise UsageError(f"one --recipe at a time, got {', '.join(names)}; add flags after it to change it")
+    from tfzoo.cli import _runtime
     from tfzoo.recipes import recipe_path
 
-    return [f"--flagfile={recipe_path(names[0])}", f"--recipe={names[0]}"] + rest
+    path = recipe_path(names[0])
+    _runtime.expanded_recipe = names[0]
+    return [f"--flagfile={path}", f"--recipe={names[0]}"] + rest
 
 
 def check_flagfiles(args: list[str]) -> None:

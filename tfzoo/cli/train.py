@@ -1,24 +1,29 @@
 """`tfzoo train`: train a model, or resume its run directory.
 
-The flags are validated (`TrainConfig.validate`) before TensorFlow loads, so
-a mistake in them answers in well under a second.
+A packaged recipe: tfzoo train --recipe digits_lamb [flags, which override it]
+(`tfzoo recipes` lists them). Re-running the same command resumes the run.
 """
+
+from absl import flags
 
 from tfzoo.cli.flags import define_train_flags, train_config_from_flags
 
 define_train_flags()
-LOADS_TENSORFLOW_ITSELF = True
+FLAGS = flags.FLAGS
+LOADS_TENSORFLOW_ITSELF = True  # after the flags are validated, so a mistake answers at once
 
 
 def main(args):
-    from tfzoo.cli._runtime import load_tensorflow
+    from tfzoo.cli import _runtime
     from tfzoo.errors import UsageError
     from tfzoo.training.config import check_image_size
 
     if args:
         raise UsageError(f"unexpected arguments {' '.join(args)}; train takes flags only (see --help)")
+    if FLAGS.recipe is not None and FLAGS.recipe != _runtime.expanded_recipe:
+        raise UsageError(f"--recipe={FLAGS.recipe} inside a flag file is not read; pass --recipe on the command line")
     config = train_config_from_flags().validate()
-    load_tensorflow()
+    _runtime.load_tensorflow()
     from tfzoo.models.registry import get_spec
     from tfzoo.training import train
 
