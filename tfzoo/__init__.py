@@ -1,10 +1,13 @@
 """tfzoo: a Keras 3 / TensorFlow model zoo for image classification.
 
 The public entry points are the registry functions (`create_model`,
-`list_models`, `model_info`), `tfzoo.models` with the family builders,
-`reparameterize` / `fuse_bn` (inference-form conversion) and `UsageError`.
-They load on first use, so `import tfzoo` stays cheap and the command line
-can start TensorFlow on its own terms.
+`list_models`, `model_info`), `reparameterize` / `fuse_bn` (inference-form
+conversion), `UsageError`, and the subpackages `tfzoo.models`,
+`tfzoo.layers`, `tfzoo.losses`, `tfzoo.optimizers`, `tfzoo.data`,
+`tfzoo.training`, `tfzoo.export`, `tfzoo.convert` and `tfzoo.recipes`.
+Everything loads on first use (``tfzoo.optimizers.LAMB`` works after a bare
+``import tfzoo``), so `import tfzoo` stays cheap and the command line can
+start TensorFlow on its own terms.
 """
 
 import importlib
@@ -20,13 +23,16 @@ _LAZY = {
     "fuse_bn": "tfzoo.models.reparam",
 }
 
-__all__ = ["create_model", "list_models", "model_info", "models", "UsageError", "reparameterize", "fuse_bn",
-           "__version__"]
+# Subpackages imported on first attribute access.
+SUBPACKAGES = ("models", "layers", "losses", "optimizers", "data", "training", "export", "convert", "recipes")
+
+__all__ = ["create_model", "list_models", "model_info", "UsageError", "reparameterize", "fuse_bn",
+           "__version__", *SUBPACKAGES]
 
 
 def __getattr__(name):
-    if name == "models":
-        return importlib.import_module("tfzoo.models")
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"tfzoo.{name}")
     if name in _LAZY:
         importlib.import_module("tfzoo.models")  # registers every family
         return getattr(importlib.import_module(_LAZY[name]), name)

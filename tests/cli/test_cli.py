@@ -53,6 +53,8 @@ def trained_run(tmp_path_factory):
     (["train", "--image_size", "16"], ["too small"]),
     (["fly"], ["unknown verb"]),
     (["eval", "--run_dir", "/no/such/run"], ["not found"]),
+    (["train", "--flagfile=no_such.flags"], ["--flagfile", "not found"]),
+    (["train", "--momentum", "5", "--optimizer", "sgd"], ["--momentum must be in [0, 1)"]),
     (["predict", "--source", "/no/such/run", "x.jpg"], []),
     (["benchmark", "--model", "resnet9000"], ["unknown model"]),
     (["list", "zzz_no_model*"], ["no model matches"]),
@@ -155,3 +157,22 @@ def test_flagfile_is_read(tmp_path):
     flagfile = tmp_path / "train.flags"
     flagfile.write_text("--model=mobilenet_v3_lrge\n--epochs=1\n")
     assert_one_line_usage_error(tfzoo("train", f"--flagfile={flagfile}", cwd=tmp_path), "mobilenet_v3_large")
+
+
+def test_predict_reports_bad_images_and_predicts_the_rest(trained_run, tmp_path):
+    import tensorflow as tf
+
+    good = tmp_path / "good.png"
+    good.write_bytes(tf.io.encode_png(np.zeros((40, 40, 3), np.uint8)).numpy())
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 10)  # libjpeg prints its own line for this one
+    missing = tmp_path / "missing.png"
+    result = tfzoo("predict", "--source", str(trained_run), "--top_k", "2", str(bad), str(good), str(missing),
+                   str(good))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines == [f"tfzoo predict: error: cannot decode image {bad}: not a JPEG, PNG, GIF or BMP file, or corrupt",
+                     f"tfzoo predict: error: image file not found: {missing}"], result.stderr
+    out = result.stdout.splitlines()
+    assert out[0] == str(good) and out[3] == str(good) and len(out) == 6  # both good images, top 2 each
+    assert out[1:3] == out[4:6]

@@ -12,20 +12,30 @@ flags.DEFINE_integer("iterations", 10, "Timed batches per repeat.")
 flags.DEFINE_boolean("xla", False, "Compile the forward pass with XLA.")
 flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
 FLAGS = flags.FLAGS
+LOADS_TENSORFLOW_ITSELF = True
 
 
 def main(args):
+    from tfzoo.cli._runtime import load_tensorflow
     from tfzoo.errors import UsageError
-    from tfzoo.models.registry import create_model, get_spec
-    from tfzoo.training.benchmark import count_flops, count_params, time_inference
+    from tfzoo.training.config import check_image_size
 
     if args:
         raise UsageError(f"unexpected arguments {' '.join(args)}; benchmark takes flags only")
-    for key in ("batch_size", "iterations", "num_classes"):
-        if FLAGS[key].value < 1:
+    for key in ("batch_size", "iterations", "num_classes", "image_size"):
+        if FLAGS[key].value is not None and FLAGS[key].value < 1:
             raise UsageError(f"--{key} must be a positive integer, got {FLAGS[key].value}")
+    check_image_size(FLAGS.image_size, batch_size=FLAGS.batch_size)
+    load_tensorflow()
+    from tfzoo.models.registry import create_model, get_spec
+    from tfzoo.training.benchmark import count_flops, count_params, time_inference
+
     spec = get_spec(FLAGS.model)
+    check_image_size(FLAGS.image_size, batch_size=FLAGS.batch_size, model=spec.name, input_size=spec.input_size)
     size = FLAGS.image_size or spec.input_size
+    if size < spec.min_input_size:
+        raise UsageError(f"--image_size {size} is too small for {spec.name}: it needs at least "
+                         f"{spec.min_input_size} px")
     model = create_model(spec.name, num_classes=FLAGS.num_classes, input_shape=(size, size, 3))
     result = {"model": spec.name, "image_size": size, "batch_size": FLAGS.batch_size,
               **count_params(model), "gflops": round(count_flops(model, size) / 1e9, 4)}

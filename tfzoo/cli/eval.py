@@ -11,14 +11,22 @@ flags.DEFINE_integer("batch_size", 64, "Evaluation batch size.")
 define_data_flags()
 flags.FLAGS.set_default("dataset", None)
 FLAGS = flags.FLAGS
+LOADS_TENSORFLOW_ITSELF = True
 
 
 def main(args):
+    from tfzoo.cli._runtime import load_tensorflow
     from tfzoo.errors import UsageError
-    from tfzoo.training import evaluate_run
+    from tfzoo.utils.rundir import RunDir
 
     if args:
         raise UsageError(f"unexpected arguments {' '.join(args)}; eval takes flags only")
+    if FLAGS.batch_size < 1:
+        raise UsageError(f"--batch_size must be a positive integer, got {FLAGS.batch_size}")
+    RunDir(FLAGS.run_dir).read_config()  # a missing or foreign run dir fails before TensorFlow loads
+    load_tensorflow()
+    from tfzoo.training import evaluate_run
+
     results = evaluate_run(FLAGS.run_dir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                            tfds_data_dir=FLAGS.tfds_data_dir, batch_size=FLAGS.batch_size)
     print(json.dumps(results, indent=2))

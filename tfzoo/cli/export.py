@@ -11,21 +11,33 @@ flags.DEFINE_boolean("reparameterize", True, "Export re-parameterizable models (
                      "(one 3x3 conv + ReLU per block); --noreparameterize keeps the training form.")
 flags.DEFINE_boolean("fuse_bn", False, "Fold every conv -> BatchNorm pair into one convolution with bias.")
 FLAGS = flags.FLAGS
+LOADS_TENSORFLOW_ITSELF = True
 
 
 def main(args):
-    from tfzoo.data.preprocessing import PreprocessConfig
+    import os
+
+    from tfzoo.cli._runtime import load_tensorflow
     from tfzoo.errors import UsageError
-    from tfzoo.export import export_saved_model
-    from tfzoo.export.saved_model import read_export_metadata
     from tfzoo.utils.rundir import RunDir
 
     if args:
         raise UsageError(f"unexpected arguments {' '.join(args)}; export takes flags only")
     if FLAGS.top_k < 1:
         raise UsageError(f"--top_k must be a positive integer, got {FLAGS.top_k}")
+    output = os.path.abspath(os.path.expanduser(FLAGS.output))
+    parent = output
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if os.path.isfile(parent):
+        raise UsageError(f"--output {FLAGS.output}: {parent} is a file; pass a directory such as models/NAME")
     run = RunDir(FLAGS.run_dir)
     config = run.read_config()
+    load_tensorflow()
+    from tfzoo.data.preprocessing import PreprocessConfig
+    from tfzoo.export import export_saved_model
+    from tfzoo.export.saved_model import read_export_metadata
+
     model = run.load_model()
     path = export_saved_model(model, FLAGS.output, preprocess=PreprocessConfig.from_dict(config["preprocess"]),
                               class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite,

@@ -22,6 +22,9 @@ def define_data_flags() -> None:
 
 def define_train_flags() -> None:
     """Every flag of `tfzoo train`, mirroring `TrainConfig`."""
+    flags.DEFINE_string("recipe", None, "A packaged training recipe (`tfzoo recipes` lists them), e.g. "
+                        "digits_lamb: its flags are read first, so any flag given on the command line overrides "
+                        "them. For a flag file of your own: --flagfile=PATH.")
     flags.DEFINE_string("model", _D.model, "Registered model name or alias (`tfzoo list`).")
     define_data_flags()
     flags.DEFINE_string("run_dir", None, "Run directory (default runs/<model>-<dataset>). Re-running the same "

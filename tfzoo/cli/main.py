@@ -1,8 +1,13 @@
 """`tfzoo` command line: ``tfzoo VERB [flags]``.
 
 Each verb lives in its own module with absl flags (``--flagfile`` and
-``--helpfull`` work as usual). A user mistake (`UsageError`, a bad flag)
+``--helpfull`` work as usual; ``tfzoo train --recipe NAME`` reads a packaged
+recipe, see `tfzoo.recipes`). A user mistake (`UsageError`, a bad flag)
 prints one line on stderr and exits with code 2, never a traceback.
+
+TensorFlow is imported only once the flags have parsed, and only for verbs
+that need it (see `tfzoo.cli._runtime`): ``tfzoo VERB --help``, ``tfzoo
+recipes`` and flag errors answer without it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
+
+from tfzoo.cli._runtime import fail, load_tensorflow
 
 VERBS = {
     "list": ("tfzoo.cli.list_cmd", "list registered models: tfzoo list [PATTERN]"),
@@ -19,6 +25,7 @@ VERBS = {
     "export": ("tfzoo.cli.export", "write a TF Serving SavedModel: tfzoo export --run_dir RUN --output DIR"),
     "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
     "benchmark": ("tfzoo.cli.benchmark", "params, FLOPs and images/s: tfzoo benchmark --model NAME"),
+    "recipes": ("tfzoo.cli.recipes_cmd", "list the packaged training recipes: tfzoo train --recipe NAME"),
 }
 
 
@@ -26,42 +33,6 @@ def usage() -> str:
     lines = ["usage: tfzoo VERB [flags]   (tfzoo VERB --help for a verb's flags)", "", "verbs:"]
     lines += [f"  {verb:<10} {text}" for verb, (_, text) in VERBS.items()]
     return "\n".join(lines)
-
-
-def fail(message: str, prog: str = "tfzoo") -> None:
-    """Prints one line on stderr and exits with code 2."""
-    message = " ".join(str(message).split())
-    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
-
-    TensorFlow 2.21 logs oneDNN and CUDA probing lines while it loads, before
-    its logging honours TF_CPP_MIN_LOG_LEVEL, and they would bury a one-line
-    error. Unless the user set TF_CPP_MIN_LOG_LEVEL (e.g. 0 to debug), the
-    import runs with stderr captured; the capture is replayed if it fails.
-    """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        import tensorflow  # noqa: F401
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    tensorflow.get_logger().setLevel("ERROR")
 
 
 def _keep_absl_at_warning() -> None:
@@ -92,34 +63,110 @@ def _list_verb_flags_in_help(flag_values) -> None:
                 flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
+def _flag_value(args: list[str], index: int, name: str) -> tuple[str | None, int]:
+    """The value of flag `name` at ``args[index]`` (``--name=V``, ``--name V``, one dash too) and its token count."""
+    arg = args[index]
+    for prefix in (f"--{name}", f"-{name}"):
+        if arg.startswith(prefix + "="):
+            return arg[len(prefix) + 1:], 1
+        if arg == prefix:
+            return (args[index + 1], 2) if index + 1 < len(args) else (None, 1)
+    return None, 0
+
+
+def expand_recipe(verb: str, args: list[str]) -> list[str]:
+    """Turns ``--recipe NAME`` into the packaged flag file, read before every other flag.
+
+    The recipe's flags come first, so flags on the command line override
+    them wherever they stand. Only `tfzoo train` takes ``--recipe``.
+
+    Raises:
+        UsageError: unknown recipe, a second ``--recipe``, or a missing name.
+    """
+    from tfzoo.errors import UsageError
+
+    names, rest, index = [], [], 0
+    while index < len(args):
+        if args[index] == "--":  # what follows is positional
+            rest.extend(args[index:])
+            break
+        value, used = _flag_value(args, index, "recipe")
+        if used:
+            if not value:
+                raise UsageError("--recipe needs a name, e.g. --recipe digits_lamb (`tfzoo recipes` lists them)")
+            names.append(value)
+            index += used
+        else:
+            rest.append(args[index])
+            index += 1
+    if not names:
+        return args
+    if verb != "train":
+        raise UsageError(f"--recipe is a flag of `tfzoo train`, not of `tfzoo {verb}`")
+    if len(names) > 1:
+        raise UsageError(f"one --recipe at a time, got {', '.join(names)}; add flags after it to change it")
+    from tfzoo.cli import _runtime
+    from tfzoo.recipes import recipe_path
+
+    path = recipe_path(names[0])
+    _runtime.expanded_recipe = names[0]
+    return [f"--flagfile={path}", f"--recipe={names[0]}"] + rest
+
+
+def check_flagfiles(args: list[str]) -> None:
+    """Names a missing ``--flagfile`` in one line (absl says "ERROR:: Unable to open flagfile")."""
+    from tfzoo.errors import UsageError
+
+    for index in range(len(args)):
+        if args[index] == "--":
+            return
+        value, used = _flag_value(args, index, "flagfile")
+        if used and not value:
+            raise UsageError("--flagfile needs a path, e.g. --flagfile=my.flags")
+        if used and not os.path.isfile(os.path.expanduser(value)):
+            what = "is a directory" if os.path.isdir(value) else "not found"
+            raise UsageError(f"--flagfile {value}: file {what} (packaged recipes: --recipe NAME, see `tfzoo recipes`)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tfzoo`` console script."""
     argv = list(sys.argv if argv is None else argv)
-    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+    if len(argv) < 2:
+        print(usage(), file=sys.stderr)
+        sys.exit(2)
+    if argv[1] in ("-h", "--help", "help"):
         print(usage())
-        sys.exit(0 if len(argv) >= 2 else 2)
+        sys.exit(0)
     verb = argv[1]
     if verb not in VERBS:
-        fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)}")
-    _import_tensorflow_quietly()
-    from absl import app, flags
-
+        fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)} (`tfzoo --help` describes them)")
+    prog = f"tfzoo {verb}"
     from tfzoo.errors import UsageError
+
+    try:
+        args = expand_recipe(verb, argv[2:])
+        check_flagfiles(args)
+    except UsageError as error:
+        fail(str(error), prog)
+    from absl import app, flags
 
     module = importlib.import_module(VERBS[verb][0])
     _list_verb_flags_in_help(flags.FLAGS)
-    prog = f"tfzoo {verb}"
+    # absl's --help prints the __main__ module's docstring: show the verb's.
+    sys.modules["__main__"].__doc__ = module.__doc__
 
     def parse(args):
         try:
             remaining = flags.FLAGS(args)
         except flags.Error as error:
-            fail(f"{error} (see `{prog} --help`)", prog)
+            fail(f"{str(error).replace('ERROR::', '').strip()} (see `{prog} --help`)", prog)
         _keep_absl_at_warning()
         return remaining
 
     def run(args):
         try:
+            if not getattr(module, "LOADS_TENSORFLOW_ITSELF", False):
+                load_tensorflow()
             return module.main(args[1:])
         except UsageError as error:
             fail(str(error), prog)
@@ -127,7 +174,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)
 
-    app.run(run, argv=[prog] + argv[2:], flags_parser=parse)
+    try:
+        app.run(run, argv=[prog] + args, flags_parser=parse)
+    except SystemExit as exit_:
+        # absl's --help / --helpfull / --helpshort exit with status 1; asking for help is no error.
+        if exit_.code == 1 and any(arg.split("=")[0].lstrip("-") in _HELP_FLAGS for arg in args):
+            sys.exit(0)
+        raise
+
+
+_HELP_FLAGS = ("help", "helpfull", "helpshort", "helpxml", "h", "?")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,32 @@
-"""`tfzoo train`: train a model, or resume its run directory."""
+"""`tfzoo train`: train a model, or resume its run directory.
+
+A packaged recipe: tfzoo train --recipe digits_lamb [flags, which override it]
+(`tfzoo recipes` lists them). Re-running the same command resumes the run.
+"""
+
+from absl import flags
 
 from tfzoo.cli.flags import define_train_flags, train_config_from_flags
 
 define_train_flags()
+FLAGS = flags.FLAGS
+LOADS_TENSORFLOW_ITSELF = True  # after the flags are validated, so a mistake answers at once
 
 
 def main(args):
+    from tfzoo.cli import _runtime
+    from tfzoo.errors import UsageError
+    from tfzoo.training.config import check_image_size
+
     if args:
-        from tfzoo.errors import UsageError
         raise UsageError(f"unexpected arguments {' '.join(args)}; train takes flags only (see --help)")
+    if FLAGS.recipe is not None and FLAGS.recipe != _runtime.expanded_recipe:
+        raise UsageError(f"--recipe={FLAGS.recipe} inside a flag file is not read; pass --recipe on the command line")
+    config = train_config_from_flags().validate()
+    _runtime.load_tensorflow()
+    from tfzoo.models.registry import get_spec
     from tfzoo.training import train
 
-    train(train_config_from_flags())
+    spec = get_spec(config.model)
+    check_image_size(config.image_size, batch_size=config.batch_size, model=spec.name, input_size=spec.input_size)
+    train(config)

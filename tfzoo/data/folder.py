@@ -143,6 +143,15 @@ def _split_layout(root: str) -> tuple[str, str] | None:
     )
 
 
+def _check_two_classes(class_root: str, class_names: list[str], readable_labels: np.ndarray) -> None:
+    """Refuses a folder whose readable training images span fewer than two classes (none: checked later)."""
+    with_images = [class_names[label] for label in sorted(set(readable_labels.tolist()))]
+    if len(with_images) == 1:
+        empty = f"; the other {len(class_names) - 1} hold no readable image" if len(class_names) > 1 else ""
+        raise UsageError(f"image folder {class_root} has images of one class only ({with_images[0]}{empty}); "
+                         "classification needs at least 2 class sub-folders with images")
+
+
 def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int = 0) -> Source:
     """Scans an image folder into a `Source` of file paths.
 
@@ -179,6 +188,7 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
 
     all_paths = train_paths + val_paths
     readable = _readable_mask(all_paths)
+    _check_two_classes(class_root, class_names, train_labels[readable[: len(train_paths)]])
     skipped = int(len(all_paths) - readable.sum())
     if skipped:
         example = all_paths[int(np.flatnonzero(~readable)[0])]

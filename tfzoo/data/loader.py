@@ -23,6 +23,17 @@ DATASET_NAMES_HELP = (
 )
 
 
+def check_num_classes(num_classes: int, name: str) -> None:
+    """Refuses a classification dataset with fewer than two classes (it would "train" to 100%).
+
+    Raises:
+        UsageError: naming the dataset and its class count.
+    """
+    if num_classes < 2:
+        raise UsageError(f"dataset {name} has {num_classes} class{'es' if num_classes != 1 else ''}; "
+                         "classification needs at least 2 (an image folder needs one sub-folder per class)")
+
+
 def dataset_defaults(name: str) -> dict:
     """Training defaults a dataset recommends (image_size, epochs, learning_rate, crop_scale_min, hflip).
 
@@ -107,4 +118,5 @@ def load_dataset(
         source = digits.digits_source(preprocess.image_size, val_fraction=val_fraction, seed=seed)
     else:
         raise UsageError(f"unknown dataset {name!r}. {DATASET_NAMES_HELP}")
+    check_num_classes(len(source.class_names), source.name)
     return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment)

@@ -31,6 +31,7 @@ from tfzoo.export.saved_model import (
     read_export_metadata,
 )
 from tfzoo.utils.rundir import RunDir
+from tfzoo.utils.stdio import native_stderr_captured
 
 BATCH_SIZE = 32
 
@@ -63,7 +64,12 @@ class Predictor:
 
 
 def _saved_model_predictor(version_dir: str) -> Predictor:
-    loaded = tf.saved_model.load(version_dir)
+    try:
+        with native_stderr_captured(replay_on=()):
+            loaded = tf.saved_model.load(version_dir)
+    except Exception as error:  # noqa: BLE001 (a corrupt export is the file's fault, not a bug)
+        text = " ".join(str(error).split())[:200]
+        raise UsageError(f"{version_dir} is not a valid SavedModel ({type(error).__name__}: {text})") from None
     if "predict_images" not in loaded.signatures:
         raise UsageError(
             f"{version_dir} is a SavedModel without a predict_images signature; export it with `tfzoo export`"
@@ -132,25 +138,39 @@ def load_predictor(source: str) -> Predictor:
     return _saved_model_predictor(path) if kind == "saved_model" else _run_dir_predictor(RunDir(path))
 
 
+def read_image(path: str) -> bytes:
+    """Reads one image file and checks that it decodes.
+
+    libjpeg's own stderr lines for a corrupt file are captured (see
+    `tfzoo.utils.stdio`), so the failure reads as one line.
+
+    Raises:
+        UsageError: if the file is missing or not a decodable image.
+    """
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not an image file")
+    if not os.path.isfile(path):
+        raise UsageError(f"image file not found: {path}")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    decodable = True
+    with native_stderr_captured():
+        try:
+            decode_image(tf.constant(data))
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            decodable = False
+    if not decodable:
+        raise UsageError(f"cannot decode image {path}: not a JPEG, PNG, GIF or BMP file, or corrupt")
+    return data
+
+
 def read_images(image_paths: list[str]) -> list[bytes]:
-    """Reads image files and checks that each one decodes.
+    """Reads image files and checks that each one decodes (`read_image`).
 
     Raises:
         UsageError: naming the first file that is missing or not a decodable image.
     """
-    for path in image_paths:
-        if not os.path.isfile(path):
-            raise UsageError(f"image file not found: {path}")
-    encoded = []
-    for path in image_paths:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        try:
-            decode_image(tf.constant(data))
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-            raise UsageError(f"cannot decode image {path}: not a JPEG, PNG, GIF or BMP file, or corrupt") from None
-        encoded.append(data)
-    return encoded
+    return [read_image(path) for path in image_paths]
 
 
 def top_k_entries(probabilities: np.ndarray, class_names: list[str] | None, top_k: int) -> list[dict]:
@@ -162,7 +182,7 @@ def top_k_entries(probabilities: np.ndarray, class_names: list[str] | None, top_
     ]
 
 
-def predict_files(source: str, image_paths: list[str], top_k: int = 5) -> list[dict]:
+def predict_files(source: str, image_paths: list[str], top_k: int = 5, on_error=None) -> list[dict]:
     """Predicts the top-k classes of image files.
 
     Args:
@@ -170,24 +190,39 @@ def predict_files(source: str, image_paths: list[str], top_k: int = 5) -> list[d
             tfzoo run directory.
         image_paths: Encoded image files (JPEG, PNG, GIF, BMP).
         top_k: Number of classes per image (capped at the class count).
+        on_error: None: a missing or undecodable image raises. A callable
+            ``on_error(path, message)``: such an image is reported to it and
+            left out, and the others are predicted (the model is not loaded
+            when no image is readable).
 
     Returns:
         One ``{"path": str, "top_k": [{"class": int, "name": str | None,
-        "score": float}, ...]}`` per image, in input order, best class first.
+        "score": float}, ...]}`` per readable image, in input order, best
+        class first.
 
     Raises:
-        UsageError: for a missing or undecodable image, a source that is
-            neither kind, or `top_k` < 1.
+        UsageError: for a missing or undecodable image (without `on_error`),
+            a source that is neither kind, or `top_k` < 1.
     """
     if not isinstance(top_k, int) or top_k < 1:
         raise UsageError(f"top_k must be a positive integer, got {top_k!r}")
     resolve_source(source)  # fail on a bad source before reading any image
-    encoded = read_images(list(image_paths))
+    paths, encoded = [], []
+    for path in image_paths:
+        try:
+            encoded.append(read_image(path))
+        except UsageError as error:
+            if on_error is None:
+                raise
+            on_error(path, str(error))
+            continue
+        paths.append(path)
     if not encoded:
         return []
     predictor = load_predictor(source)
-    probabilities = predictor.probabilities(encoded)
+    with native_stderr_captured():  # the model decodes the files again (libjpeg warnings)
+        probabilities = predictor.probabilities(encoded)
     return [
         {"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k)}
-        for path, row in zip(image_paths, probabilities)
+        for path, row in zip(paths, probabilities)
     ]

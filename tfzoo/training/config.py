@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from tfzoo.errors import UsageError
@@ -11,6 +12,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adamw", "adam", "sgd", "sgdw", "nesterov", "lamb", "lars")
 LR_SCHEDULES = ("cosine", "step", "poly")
+# Absolute ceiling of --image_size (pixels per side); models lower it to 8x their input size.
+MAX_IMAGE_SIZE = 2048
 
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
@@ -133,35 +136,37 @@ class TrainConfig:
         return dataclasses.replace(self, **values)
 
     def validate(self) -> "TrainConfig":
-        """Checks values a user can get wrong.
+        """Checks values a user can get wrong, one flag at a time.
 
         Raises:
-            UsageError: with a one-line explanation.
+            UsageError: with a one-line explanation naming the flag and its
+                allowed range.
         """
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
-        for key, value in positive.items():
-            if value is not None and (not isinstance(value, int) or value < 1):
+        for key in ("epochs", "batch_size", "steps_per_epoch", "image_size"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise UsageError(f"--{key} must be a positive integer, got {value}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise UsageError(f"--learning_rate must be positive, got {self.learning_rate}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise UsageError(f"--steps_per_epoch must be positive, got {self.steps_per_epoch}")
-        if self.image_size is not None and self.image_size < 1:
-            raise UsageError(f"--image_size must be positive, got {self.image_size}")
-        if self.crop_scale_min is not None and not 0 < self.crop_scale_min <= 1:
-            raise UsageError(f"--crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
-        if self.weight_decay < 0 or not 0 <= self.label_smoothing < 1 or self.warmup_epochs < 0:
-            raise UsageError("--weight_decay and --warmup_epochs must be >= 0 and --label_smoothing in [0, 1)")
-        if self.agc < 0:
-            raise UsageError(f"--agc must be >= 0 (0 turns clipping off), got {self.agc}")
-        for key, allowed in (("precision", PRECISIONS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
+        if self.learning_rate is not None:
+            check_range("learning_rate", self.learning_rate, low=0, low_open=True, hint="e.g. 1e-3")
+        check_image_size(self.image_size, batch_size=self.batch_size)
+        if self.crop_scale_min is not None:
+            check_range("crop_scale_min", self.crop_scale_min, low=0, high=1, low_open=True)
+        check_range("weight_decay", self.weight_decay, low=0, hint="0 turns it off")
+        check_range("momentum", self.momentum, low=0, high=1, high_open=True, hint="e.g. 0.9")
+        check_range("warmup_epochs", self.warmup_epochs, low=0, hint="0 turns warmup off")
+        check_range("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True, hint="e.g. 0.1")
+        check_range("agc", self.agc, low=0, hint="0 turns clipping off")
+        for key, allowed in (("precision", PRECISIONS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS),
+                             ("lr_schedule", LR_SCHEDULES)):
             if getattr(self, key) not in allowed:
                 raise UsageError(f"--{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UsageError(f"--lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _validate_recipe(self)
+        _validate_dataset_name(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
+        if self.run_dir is not None and os.path.exists(self.run_dir) and not os.path.isdir(self.run_dir):
+            raise UsageError(f"--run_dir {self.run_dir} is a file, not a directory; pass a new or existing run "
+                             "directory")
         return self
 
     def dataset_tag(self) -> str:
@@ -176,23 +181,95 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def check_range(flag: str, value, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
+                hint: str = "") -> None:
+    """Raises a one-line `UsageError` unless `value` is a finite number in the given range.
+
+    Args:
+        flag: Flag name without dashes, used in the message.
+        value: The value to check (NaN and infinities are always refused).
+        low, high: Bounds (None: unbounded on that side).
+        low_open, high_open: Exclude the bound itself.
+        hint: Appended to the message in parentheses, e.g. "e.g. 0.9".
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return
+    if low is not None and high is not None:
+        allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        allowed = f"{'>' if low_open else '>='} {low:g}" if low != 0 or not low_open else "positive"
+    else:
+        allowed = f"{'<' if high_open else '<='} {high:g}"
+    suffix = f" ({hint})" if hint else ""
+    finite = isinstance(value, (int, float)) and math.isfinite(value)
+    raise UsageError(f"--{flag} must be {allowed}{suffix}, got {value}{'' if finite else ' (not a finite number)'}")
+
+
+def max_image_size(input_size: int | None = None) -> int:
+    """Largest ``--image_size`` accepted: 8x the model's input size, at most `MAX_IMAGE_SIZE`."""
+    return MAX_IMAGE_SIZE if input_size is None else min(MAX_IMAGE_SIZE, 8 * input_size)
+
+
+def check_image_size(size: int | None, *, batch_size: int, model: str | None = None,
+                     input_size: int | None = None) -> None:
+    """Refuses resolutions that cannot fit in memory (one line, before anything is allocated).
+
+    The bound is 8x the model's input size (when known), never above
+    `MAX_IMAGE_SIZE`; the message gives the float32 input batch alone in GB.
+    """
+    if size is None:
+        return
+    limit = max_image_size(input_size)
+    if size > limit:
+        gigabytes = batch_size * size * size * 3 * 4 / 1e9
+        why = (f"8x {model}'s {input_size} px input, never above {MAX_IMAGE_SIZE}" if input_size
+               else "tfzoo's limit for any model")
+        raise UsageError(f"--image_size {size} is too large: at most {limit} px ({why}); a batch of {batch_size} "
+                         f"float32 images of {size} px is {gigabytes:,.1f} GB before any activation")
+
+
+def _validate_dataset_name(config: TrainConfig) -> None:
+    """The name forms `tfzoo.data.load_dataset` accepts, checked without loading TensorFlow."""
+    name = config.dataset
+    if not isinstance(name, str) or not name:
+        raise UsageError('--dataset must be "digits", "folder" (with --data_dir) or "tfds:NAME", got nothing')
+    if name.startswith("tfds:"):
+        if config.data_dir:
+            raise UsageError(f"--data_dir is for image folders; pass --tfds_data_dir for --dataset {name}")
+        if not name[len("tfds:"):]:
+            raise UsageError('--dataset tfds: needs a dataset name, e.g. --dataset tfds:cifar10')
+        return
+    if config.data_dir or name == "digits" or (name.startswith("folder:") and len(name) > len("folder:")):
+        return
+    if name == "folder":
+        raise UsageError("--dataset folder needs --data_dir DIR (DIR/<class_name>/<image>)")
+    raise UsageError(f'unknown dataset {name!r}; use "digits" (embedded, no download), "folder" with --data_dir, '
+                     'or "tfds:NAME" (e.g. tfds:cifar10)')
+
+
 def _validate_recipe(config: TrainConfig) -> None:
-    """Range checks of the training-recipe fields (schedules, EMA, augmentation)."""
+    """Range checks of the training-recipe fields (schedules, EMA, augmentation), one flag per message."""
     if config.lr_base_batch is not None and config.lr_base_batch < 1:
         raise UsageError(f"--lr_base_batch must be a positive integer, got {config.lr_base_batch}")
-    if config.lr_step_epochs is not None and not config.lr_step_epochs > 0:
-        raise UsageError(f"--lr_step_epochs must be positive, got {config.lr_step_epochs}")
-    if not config.trust_coefficient > 0:
-        raise UsageError(f"--trust_coefficient must be positive, got {config.trust_coefficient}")
-    if config.ema is not None and not 0 < config.ema < 1:
-        raise UsageError(f"--ema must be in (0, 1), e.g. 0.999, got {config.ema}")
+    if config.lr_step_epochs is not None:
+        check_range("lr_step_epochs", config.lr_step_epochs, low=0, low_open=True)
+    check_range("lr_decay_rate", config.lr_decay_rate, low=0, high=1, low_open=True, hint="e.g. 0.1")
+    check_range("lr_poly_power", config.lr_poly_power, low=0, low_open=True, hint="1: linear")
+    check_range("trust_coefficient", config.trust_coefficient, low=0, low_open=True, hint="e.g. 0.001")
+    if config.ema is not None:
+        check_range("ema", config.ema, low=0, high=1, low_open=True, high_open=True, hint="e.g. 0.999")
     for key in ("drop_rate", "drop_path_rate", "mix_prob", "mix_switch_prob", "random_erasing"):
-        value = getattr(config, key)
-        if value is not None and not 0 <= value <= 1:
-            raise UsageError(f"--{key} must be in [0, 1], got {value}")
-    if config.mixup < 0 or config.cutmix < 0:
-        raise UsageError("--mixup and --cutmix are Beta(alpha, alpha) parameters and must be >= 0 (0: off)")
-    if config.rand_augment_ops < 0 or not 0 <= config.rand_augment_magnitude <= 10:
-        raise UsageError("--rand_augment_ops must be >= 0 and --rand_augment_magnitude in [0, 10]")
+        if getattr(config, key) is not None:
+            check_range(key, getattr(config, key), low=0, high=1)
+    for key in ("mixup", "cutmix"):
+        check_range(key, getattr(config, key), low=0, hint="a Beta(alpha, alpha) parameter; 0: off")
+    if config.rand_augment_ops < 0:
+        raise UsageError(f"--rand_augment_ops must be >= 0 (0: off), got {config.rand_augment_ops}")
+    check_range("rand_augment_magnitude", config.rand_augment_magnitude, low=0, high=10)
     if config.aug_repeats < 1:
         raise UsageError(f"--aug_repeats must be >= 1 (1: off), got {config.aug_repeats}")

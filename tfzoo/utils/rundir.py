@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 
 from tfzoo.errors import UsageError
 from tfzoo.utils.atomic import read_json, write_json
@@ -44,6 +45,8 @@ class RunDir:
         Raises:
             UsageError: if the directory holds no tfzoo run.
         """
+        if os.path.isfile(self.path):
+            raise UsageError(f"{self.path} is a file, not a run directory; pass the --run_dir of a `tfzoo train` run")
         if not os.path.isdir(self.path):
             raise UsageError(f"run directory not found: {self.path}")
         if not self.has_config():
@@ -86,13 +89,35 @@ class RunDir:
         """Loads the inference model (`model.keras`) of the last finished epoch.
 
         Raises:
-            UsageError: if no epoch has finished yet.
+            UsageError: if no epoch has finished yet, or model.keras is not
+                a valid ``.keras`` file (truncated, corrupt) or is refused by
+                Keras safe mode (it would run Python code, e.g. a Lambda).
         """
-        import keras
-
-        import tfzoo.layers  # noqa: F401  (registers custom layers for deserialization)
-
         self.read_config()
         if not os.path.isfile(self.model_file):
             raise UsageError(f"{self.path} has no finished epoch yet (no model.keras); train it first")
-        return keras.saving.load_model(self.model_file, compile=False)
+        return load_keras_file(self.model_file)
+
+
+def load_keras_file(path: str):
+    """`keras.saving.load_model` (safe mode, no compile) whose failures are one-line `UsageError`s.
+
+    Keras says "File not found" for a truncated file that exists and raises
+    a 60-line traceback for a file safe mode refuses; both are the file's
+    fault, not a bug, so they become one line naming the file.
+    """
+    import keras
+
+    import tfzoo.layers  # noqa: F401  (registers custom layers for deserialization)
+
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is not a valid .keras file (not a zip archive: truncated or corrupt); "
+                         "train into a new --run_dir, or restore the file")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 (any failure here is about the file)
+        text = " ".join(str(error).split())
+        if "safe_mode" in text or "arbitrary code" in text:
+            raise UsageError(f"{path} was refused by Keras safe mode: it would run Python code "
+                             f"({text.split('.')[0]}); tfzoo loads only models made of registered layers") from None
+        raise UsageError(f"{path} is not a valid .keras model ({type(error).__name__}: {text[:200]})") from None

@@ -1,0 +1,34 @@
+"""`import tfzoo` loads no TensorFlow, yet every subpackage is an attribute (imported on first access)."""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CHECK = """
+import sys
+import tfzoo
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "import tfzoo loaded TensorFlow"
+assert tfzoo.recipes.list_recipes() and "tensorflow" not in sys.modules
+from tfzoo.training import TrainConfig  # the configuration needs no TensorFlow either
+assert "tensorflow" not in sys.modules
+assert tfzoo.optimizers.LAMB.__name__ == "LAMB"
+for name in ("layers", "losses", "convert", "data", "training", "export", "models"):
+    assert getattr(tfzoo, name).__name__ == "tfzoo." + name
+assert callable(tfzoo.training.train) and callable(tfzoo.export.predict_files)
+try:
+    tfzoo.no_such_thing
+except AttributeError as error:
+    assert "no_such_thing" in str(error)
+else:
+    raise AssertionError("tfzoo.no_such_thing did not raise")
+print("ok")
+"""
+
+
+def test_subpackages_are_lazy_attributes():
+    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
