@@ -2,7 +2,8 @@
 
 Each verb lives in its own module with absl flags (``--flagfile`` and
 ``--helpfull`` work as usual). A user mistake (`UsageError`, a bad flag)
-prints one line on stderr and exits with code 2, never a traceback.
+prints one line on stderr and exits with code 2, never a traceback; a run
+that diverged (`TrainingDiverged`) prints one line and exits with code 1.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def fail(message: str, prog: str = "tfzoo") -> None:
-    """Prints one line on stderr and exits with code 2."""
+def fail(message: str, prog: str = "tfzoo", code: int = 2) -> None:
+    """Prints one line on stderr and exits with `code` (2: a usage mistake)."""
     message = " ".join(str(message).split())
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def _import_tensorflow_quietly() -> None:
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     _import_tensorflow_quietly()
     from absl import app, flags
 
-    from tfzoo.errors import UsageError
+    from tfzoo.errors import TrainingDiverged, UsageError
 
     module = importlib.import_module(VERBS[verb][0])
     _list_verb_flags_in_help(flags.FLAGS)
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
             return module.main(args[1:])
         except UsageError as error:
             fail(str(error), prog)
+        except TrainingDiverged as error:
+            fail(str(error), prog, code=1)
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)

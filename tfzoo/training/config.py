@@ -11,6 +11,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adamw", "adam", "sgd", "sgdw", "nesterov", "lamb", "lars")
 LR_SCHEDULES = ("cosine", "step", "poly")
+NAN_POLICIES = ("stop", "skip_batch")  # tfzoo.training.nan
 
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
@@ -60,6 +61,14 @@ class TrainConfig:
         seed: Seed for weights, data split and shuffling.
         steps_per_epoch: Cap on steps per epoch (None: the whole training set).
         verbose: Keras progress display (``auto``, 0, 1, 2).
+        nan_policy: A non-finite loss ``stop``s training at once (exit code 1
+            on the command line, the run keeps its last finite epoch), or
+            ``skip_batch`` skips the update of a batch with non-finite
+            gradients (`tfzoo.training.nan`).
+        deterministic: Bit-identical results for the same seed and flags on
+            CPU (TensorFlow op determinism; serializes the random parts of
+            the input pipeline, so it is slower). Not a resume key: it
+            changes how reproducible a run is, not what it trains.
         lr_schedule: Decay after the warmup: ``cosine``, ``step`` or ``poly``.
         lr_base_batch: Linear scaling rule: when set, the peak learning rate
             is ``learning_rate * batch_size / lr_base_batch``.
@@ -106,6 +115,8 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int | None = None
     verbose: object = "auto"
+    nan_policy: str = "stop"
+    deterministic: bool = False
     # Training recipes (optimizer schedules, EMA, augmentation): see tfzoo.training.recipe.
     lr_schedule: str = "cosine"
     lr_base_batch: int | None = None
@@ -157,6 +168,8 @@ class TrainConfig:
         for key, allowed in (("precision", PRECISIONS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, key) not in allowed:
                 raise UsageError(f"--{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise UsageError(f"--nan_policy must be one of {', '.join(NAN_POLICIES)}, got {self.nan_policy!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(f"--lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _validate_recipe(self)
