@@ -227,8 +227,17 @@ def _dense_model(optimizer):
     return model
 
 
-def test_skip_batch_leaves_weights_and_optimizer_alone():
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_skip_batch_leaves_weights_and_optimizer_alone(strategy):
     """A batch with a NaN input is skipped: same weights and step count as training on the good batches only."""
+    import tensorflow as tf
+
+    scope = tf.distribute.MirroredStrategy(["/cpu:0"]) if strategy == "mirrored" else tf.distribute.get_strategy()
+    with scope.scope():
+        _check_skip_batch()
+
+
+def _check_skip_batch():
     good = np.arange(12, dtype="float32").reshape(4, 3) / 10.0
     bad = good.copy()
     bad[1, 2] = np.nan
