@@ -18,11 +18,11 @@ from tfzoo.utils.stdio import native_stderr_captured
 expanded_recipe: str | None = None
 
 
-def fail(message: str, prog: str = "tfzoo") -> None:
-    """Prints one line on stderr and exits with code 2."""
+def fail(message: str, prog: str = "tfzoo", code: int = 2) -> None:
+    """Prints one line on stderr and exits with `code` (2: a usage mistake)."""
     message = " ".join(str(message).split())
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def load_tensorflow() -> None:

@@ -1,4 +1,9 @@
-"""`tfzoo eval`: top-1 / top-5 of a run's model on a validation split."""
+"""`tfzoo eval`: top-1 / top-5 of a run's model on a validation split.
+
+Prints JSON with the same keys as the run's metrics.json: ``val_loss`` is the
+training loss (with the run's ``label_smoothing``, also printed) and
+``val_loss_plain`` the cross-entropy against the unsmoothed labels.
+"""
 
 import json
 

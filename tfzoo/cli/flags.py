@@ -6,7 +6,7 @@ from absl import flags
 
 from tfzoo.cli.flags_augment import define_augment_flags
 from tfzoo.cli.flags_optim import define_optim_flags
-from tfzoo.training.config import PRECISIONS, STRATEGIES, TrainConfig
+from tfzoo.training.config import NAN_POLICIES, PRECISIONS, STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
 _D = TrainConfig()
@@ -40,6 +40,11 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "tf.distribute strategy; auto = mirrored on >1 GPU.")
     flags.DEFINE_integer("seed", _D.seed, "Random seed (weights, split, shuffling).")
     flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: one pass over the data).")
+    flags.DEFINE_enum("nan_policy", _D.nan_policy, NAN_POLICIES, "On a non-finite loss: 'stop' at once (exit "
+                      "code 1; the run keeps its last finite epoch) or 'skip_batch' (skip that batch's update; "
+                      "stop if a whole epoch is skipped).")
+    flags.DEFINE_boolean("deterministic", _D.deterministic, "Bit-identical weights for the same --seed and flags "
+                         "on CPU (op determinism, serialized random augmentation; slower).")
 
 
 # TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
@@ -58,5 +63,6 @@ def train_config_from_flags() -> TrainConfig:
         hflip=FLAGS.hflip, precision=FLAGS.precision,
         xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
+        nan_policy=FLAGS.nan_policy, deterministic=FLAGS.deterministic,
         **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS},
     )

@@ -3,7 +3,8 @@
 Each verb lives in its own module with absl flags (``--flagfile`` and
 ``--helpfull`` work as usual; ``tfzoo train --recipe NAME`` reads a packaged
 recipe, see `tfzoo.recipes`). A user mistake (`UsageError`, a bad flag)
-prints one line on stderr and exits with code 2, never a traceback.
+prints one line on stderr and exits with code 2, never a traceback; a run
+that diverged (`TrainingDiverged`) prints one line and exits with code 1.
 
 TensorFlow is imported only once the flags have parsed, and only for verbs
 that need it (see `tfzoo.cli._runtime`): ``tfzoo VERB --help``, ``tfzoo
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     if verb not in VERBS:
         fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)} (`tfzoo --help` describes them)")
     prog = f"tfzoo {verb}"
-    from tfzoo.errors import UsageError
+    from tfzoo.errors import TrainingDiverged, UsageError
 
     try:
         args = expand_recipe(verb, argv[2:])
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
             return module.main(args[1:])
         except UsageError as error:
             fail(str(error), prog)
+        except TrainingDiverged as error:
+            fail(str(error), prog, code=1)
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)

@@ -189,10 +189,10 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
     all_paths = train_paths + val_paths
     readable = _readable_mask(all_paths)
     _check_two_classes(class_root, class_names, train_labels[readable[: len(train_paths)]])
-    skipped = int(len(all_paths) - readable.sum())
+    skipped_paths = [all_paths[i] for i in np.flatnonzero(~readable)]
+    skipped = len(skipped_paths)
     if skipped:
-        example = all_paths[int(np.flatnonzero(~readable)[0])]
-        logging.warning("skipped %d unreadable files of %d (e.g. %s)", skipped, len(all_paths), example)
+        logging.warning("skipped %d unreadable files of %d (e.g. %s)", skipped, len(all_paths), skipped_paths[0])
     train_ok, val_ok = readable[: len(train_paths)], readable[len(train_paths):]
     train_paths = [path for path, ok in zip(train_paths, train_ok) if ok]
     train_labels = train_labels[train_ok]
@@ -223,5 +223,6 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
         num_train=len(train_paths),
         num_val=len(val_paths),
         skipped_files=skipped,
+        skipped_paths=tuple(skipped_paths),
         shuffle_buffer=len(train_paths),
     )

@@ -46,6 +46,7 @@ class DatasetBundle:
         num_train: Training examples in the whole split (before sharding).
         num_val: Validation examples in the whole split (before sharding).
         skipped_files: Unreadable files skipped by the folder source.
+        skipped_paths: Their paths.
     """
 
     name: str
@@ -56,6 +57,7 @@ class DatasetBundle:
     num_train: int
     num_val: int
     skipped_files: int = 0
+    skipped_paths: tuple = ()
 
 
 @dataclasses.dataclass
@@ -71,6 +73,7 @@ class Source:
         num_train: Number of train examples.
         num_val: Number of val examples.
         skipped_files: Unreadable files left out.
+        skipped_paths: Their paths.
         shuffle_buffer: Preferred train shuffle buffer (capped at
             `MAX_SHUFFLE_BUFFER` and at the shard size).
     """
@@ -83,6 +86,7 @@ class Source:
     num_train: int
     num_val: int
     skipped_files: int = 0
+    skipped_paths: tuple = ()
     shuffle_buffer: int = MAX_SHUFFLE_BUFFER
 
 
@@ -190,4 +194,5 @@ def build_bundle(
         num_train=source.num_train,
         num_val=source.num_val,
         skipped_files=source.skipped_files,
+        skipped_paths=tuple(source.skipped_paths),
     )

@@ -116,6 +116,15 @@ def resize_to_input(images: tf.Tensor, config: PreprocessConfig) -> tf.Tensor:
     return images
 
 
+def _op_determinism_enabled() -> bool:
+    try:  # not exported as tf.config.experimental.is_op_determinism_enabled in TF 2.21
+        from tensorflow.python.framework import config as tf_config
+
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):
+        return False
+
+
 def random_resized_crop(image: tf.Tensor, config: PreprocessConfig, seed=None) -> tf.Tensor:
     """Inception-style random crop of area `scale` and aspect `ratio`, resized to the input size."""
     image = to_rgb(image)
@@ -129,7 +138,8 @@ def random_resized_crop(image: tf.Tensor, config: PreprocessConfig, seed=None) -
         area_range=config.scale,
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
-        seed=seed or 0,
+        # seed 0 draws from an unseeded generator, which op determinism (--deterministic) refuses.
+        seed=seed or (1 if _op_determinism_enabled() else 0),
     )
     crop = tf.slice(image, begin, crop_size)
     crop = _resize(crop, [config.image_size, config.image_size], config.interpolation)

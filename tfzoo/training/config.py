@@ -14,6 +14,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "sgdw", "nesterov", "lamb", "lars")
 LR_SCHEDULES = ("cosine", "step", "poly")
 # Absolute ceiling of --image_size (pixels per side); models lower it to 8x their input size.
 MAX_IMAGE_SIZE = 2048
+NAN_POLICIES = ("stop", "skip_batch")  # tfzoo.training.nan
 
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
@@ -63,6 +64,14 @@ class TrainConfig:
         seed: Seed for weights, data split and shuffling.
         steps_per_epoch: Cap on steps per epoch (None: the whole training set).
         verbose: Keras progress display (``auto``, 0, 1, 2).
+        nan_policy: A non-finite loss ``stop``s training at once (exit code 1
+            on the command line, the run keeps its last finite epoch), or
+            ``skip_batch`` skips the update of a batch with non-finite
+            gradients (`tfzoo.training.nan`).
+        deterministic: Bit-identical results for the same seed and flags on
+            CPU (TensorFlow op determinism; serializes the random parts of
+            the input pipeline, so it is slower). Not a resume key: it
+            changes how reproducible a run is, not what it trains.
         lr_schedule: Decay after the warmup: ``cosine``, ``step`` or ``poly``.
         lr_base_batch: Linear scaling rule: when set, the peak learning rate
             is ``learning_rate * batch_size / lr_base_batch``.
@@ -109,6 +118,8 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int | None = None
     verbose: object = "auto"
+    nan_policy: str = "stop"
+    deterministic: bool = False
     # Training recipes (optimizer schedules, EMA, augmentation): see tfzoo.training.recipe.
     lr_schedule: str = "cosine"
     lr_base_batch: int | None = None
@@ -160,6 +171,8 @@ class TrainConfig:
                              ("lr_schedule", LR_SCHEDULES)):
             if getattr(self, key) not in allowed:
                 raise UsageError(f"--{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise UsageError(f"--nan_policy must be one of {', '.join(NAN_POLICIES)}, got {self.nan_policy!r}")
         _validate_recipe(self)
         _validate_dataset_name(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):

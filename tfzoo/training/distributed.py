@@ -123,7 +123,10 @@ class MultiWorkerModel(keras.Model):
 
     @classmethod
     def wrap(cls, model: keras.Model) -> "MultiWorkerModel":
-        return cls(inputs=model.inputs, outputs=model.outputs, name=model.name)
+        wrapped = cls(inputs=model.inputs, outputs=model.outputs, name=model.name)
+        # `EpochCheckpoint` saves model.keras as the wrapped model's class and config.
+        wrapped.inference_twin_source = lambda: model
+        return wrapped
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras reduces the whole first batch across workers just to read its

@@ -5,7 +5,11 @@ warmup + cosine schedule, label-smoothed cross-entropy, top-1/top-5
 metrics, TensorBoard logs and an atomic checkpoint after every epoch.
 Re-running the same command resumes from the last finished epoch: the
 weights and the optimizer slots (including its step counter, which drives
-the schedule) come back from the newest checkpoint.
+the schedule) come back from the newest checkpoint; re-running a finished
+run only says so. One process at a time holds a run directory
+(`tfzoo.utils.lock.RunDirLock`). A non-finite loss stops training with
+`TrainingDiverged` before anything of that epoch is written
+(`tfzoo.training.nan`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from tfzoo.data.augment import mix_batch_fn
 from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, create_optimizer
 from tfzoo.training import distributed
 from tfzoo.training import ema as ema_lib
+from tfzoo.training import nan as nan_lib
 from tfzoo.training import recipe
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
+from tfzoo.utils.lock import RunDirLock
 from tfzoo.utils.rundir import RunDir
 
 
@@ -87,12 +93,15 @@ def _one_hot(num_classes: int):
 
 
 def _compile(model: keras.Model, optimizer, num_classes: int, label_smoothing: float = 0.0, xla: bool = False):
+    # "loss" is the training loss (label smoothing included); "loss_plain" the
+    # cross-entropy against the unsmoothed labels. metrics.json and eval report both.
     model.compile(
         optimizer=optimizer,
         loss=SoftTargetCrossEntropy(label_smoothing=label_smoothing),
         metrics=[
             keras.metrics.CategoricalAccuracy(name="top1"),
             keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+            keras.metrics.MeanMetricWrapper(SoftTargetCrossEntropy().call, name="loss_plain"),
         ],
         jit_compile=xla,
     )
@@ -104,12 +113,40 @@ def _verbosity(verbose):
     return verbose
 
 
+def _finished_metrics(run: RunDir, config: TrainConfig, task) -> dict | None:
+    """The stored metrics of a run that finished all `config.epochs` (and wrote them), else None."""
+    latest = run.latest_checkpoint()
+    if task is not None or latest is None or latest[0] < config.epochs or run.model_is_behind():
+        return None
+    metrics = run.read_metrics()
+    if not metrics or metrics.get("epochs_run") != latest[0]:
+        return None
+    _say(f"{run.path} already finished {latest[0]} of {config.epochs} epochs; its metrics are in "
+         f"{run.metrics_file} (left as they are)")
+    return metrics
+
+
+def _set_determinism(enabled: bool) -> bool:
+    """Turns TensorFlow op determinism on or off; returns the previous state."""
+    from tensorflow.python.framework import config as tf_config  # disable_op_determinism is not exported
+
+    previous = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+    return previous
+
+
 def train(config: TrainConfig) -> dict:
     """Trains (or resumes) a run and returns its final metrics.
 
     Raises:
         UsageError: for settings a user can fix (unknown model or dataset,
-            bad sizes, a run directory started with other settings ...).
+            bad sizes, a run directory started with other settings, or in
+            use by another process ...).
+        TrainingDiverged: the loss or the weights became non-finite; the run
+            directory keeps its last finite epoch.
     """
     config = _resolve(config)
     spec = get_spec(config.model)
@@ -117,14 +154,22 @@ def train(config: TrainConfig) -> dict:
     # only their own backup directory under the run directory.
     task = distributed.cluster_task(config.strategy)
     run = RunDir(distributed.task_run_dir(config.resolved_run_dir(), task))
-    _check_resume(run, config)
     preprocess = _preprocess_for(config)
     overrides = _model_overrides(config)
 
+    lock = RunDirLock(run.path, "train").acquire()
     previous_policy = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(config.precision)
+    previous_determinism = None
     try:
+        _check_resume(run, config)
+        if run.remove_orphans():
+            _say(f"Removed temporary files that an interrupted run left in {run.path}")
+        finished = _finished_metrics(run, config, task)
+        if finished is not None:
+            return finished
+        keras.mixed_precision.set_global_policy(config.precision)
         keras.utils.set_random_seed(config.seed)
+        previous_determinism = _set_determinism(config.deterministic)
         strategy = create_strategy(config.strategy)
 
         def load(input_context=None, batch_size=config.batch_size):
@@ -153,6 +198,7 @@ def train(config: TrainConfig) -> dict:
             "class_names": list(data.class_names),
             "dataset": data.name,
             "preprocess": preprocess.to_dict(),
+            "skipped_files": data.skipped_files,
             "train": config.to_dict(),
         }
         with strategy.scope():
@@ -165,6 +211,9 @@ def train(config: TrainConfig) -> dict:
                                          **recipe.optimizer_kwargs(config))
             if config.agc:  # inside the loss scaling, so AGC sees unscaled gradients
                 optimizer = AGC(optimizer, clipping=config.agc)
+            skipper = None
+            if config.nan_policy == "skip_batch":
+                optimizer = skipper = nan_lib.SkipNonFinite(optimizer)
             if config.precision == "mixed_float16":
                 optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
             _compile(model, optimizer, data.num_classes, config.label_smoothing, config.xla)
@@ -180,6 +229,13 @@ def train(config: TrainConfig) -> dict:
                 model.load_weights(path)
         os.makedirs(run.path, exist_ok=True)
         run.write_config(run_config)
+        run.write_skipped_files(data.skipped_paths)
+        hint = nan_lib.advice(config)
+        guard = nan_lib.DivergenceGuard(config.nan_policy, steps, skipper, hint)
+        checkpoint = EpochCheckpoint(run, inference_model=task is None or task.is_chief, advice=hint)
+        if latest is not None and checkpoint.inference_model and run.model_is_behind():
+            checkpoint.set_model(model)  # killed between the checkpoint and model.keras: catch model.keras up
+            checkpoint.write_inference_model(initial_epoch)
 
         mixer = mix_batch_fn(recipe.augment_config(config))  # mixup / cutmix on whole (per-worker) batches
 
@@ -200,7 +256,8 @@ def train(config: TrainConfig) -> dict:
                 strategy, lambda ctx, batch: distributed.even_shard(val_pipeline(load(ctx, batch)), data.num_val,
                                                                     ctx, batch), config.batch_size)
         if initial_epoch >= config.epochs:
-            _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it")
+            _say(f"{run.path} already finished {initial_epoch} of {config.epochs} epochs; evaluating it to "
+                 "complete its metrics")
         else:
             if initial_epoch:
                 _say(f"Resuming {run.path} from epoch {initial_epoch} of {config.epochs} "
@@ -215,7 +272,8 @@ def train(config: TrainConfig) -> dict:
         if initial_epoch < config.epochs:
             train_ds = train_pipeline(data)
             callbacks = [
-                EpochCheckpoint(run),
+                guard,  # before the checkpoint: a diverged epoch is never written
+                checkpoint,
                 throughput,
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
             ]
@@ -223,7 +281,7 @@ def train(config: TrainConfig) -> dict:
                 train_ds = distributed.distribute_datasets(
                     strategy, lambda ctx, batch: train_pipeline(load(ctx, batch)), config.batch_size)
                 if not task.is_chief:  # the chief alone writes the model and the summaries
-                    callbacks = [EpochCheckpoint(run, inference_model=False), throughput]
+                    callbacks = [guard, checkpoint, throughput]
             if ema:
                 callbacks.append(ema)
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
@@ -237,9 +295,10 @@ def train(config: TrainConfig) -> dict:
             "val_top1": float(results["top1"]),
             "val_top5": float(results["top5"]),
             "val_loss": float(results["loss"]),
+            "val_loss_plain": float(results["loss_plain"]),
             "epochs_run": int(config.epochs),
             "resumed_from_epoch": int(initial_epoch),
-            "train_images_per_sec": round(throughput.images_per_second, 2),
+            "train_images_per_sec": round(throughput.images_per_second, 2) if throughput.seconds_total else None,
             "train_seconds_this_session": round(time.perf_counter() - started, 2),
             "global_batch_size": config.batch_size,
             "image_size": preprocess.image_size,
@@ -248,24 +307,35 @@ def train(config: TrainConfig) -> dict:
             "replicas": strategy.num_replicas_in_sync,
             "precision": config.precision,
             "peak_learning_rate": peak_lr,
+            "skipped_files": data.skipped_files,
+            "skipped_batches": guard.skipped_total,
         }
         if task is not None and not task.is_chief:
             return metrics
         run.write_metrics(metrics)
+        speed = metrics["train_images_per_sec"]
         _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
-             f"{config.epochs} epochs, {metrics['train_images_per_sec']:.0f} train images/s. "
-             f"Metrics: {run.metrics_file}")
+             f"{config.epochs} epochs" + (f", {speed:.0f} train images/s" if speed else "") +
+             f". Metrics: {run.metrics_file}")
         return metrics
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        if previous_determinism is not None:
+            _set_determinism(previous_determinism)
+        lock.release()
 
 
 def evaluate_run(run_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
                  tfds_data_dir: str | None = None, batch_size: int = 64) -> dict:
     """Evaluates a run's model on the validation split of its dataset (or another one).
 
+    The losses are defined as in the run's metrics.json: ``val_loss`` with
+    the run's label smoothing (the training loss), ``val_loss_plain``
+    against the unsmoothed labels. Reading needs no lock: model.keras is
+    replaced atomically, so a run in training is read at its last finished epoch.
+
     Returns:
-        ``{"val_top1", "val_top5", "val_loss", "num_val"}``.
+        ``{"val_top1", "val_top5", "val_loss", "val_loss_plain", "label_smoothing", "num_val", "dataset"}``.
     """
     if batch_size < 1:
         raise UsageError(f"--batch_size must be a positive integer, got {batch_size}")
@@ -282,7 +352,9 @@ def evaluate_run(run_dir: str, *, dataset: str | None = None, data_dir: str | No
     if data.num_classes != config["num_classes"]:
         raise UsageError(f"dataset {data.name} has {data.num_classes} classes but the model has "
                          f"{config['num_classes']}")
-    _compile(model, "sgd", data.num_classes)
+    smoothing = float(train_cfg.get("label_smoothing", 0.0))
+    _compile(model, "sgd", data.num_classes, smoothing)
     results = model.evaluate(data.val.map(_one_hot(data.num_classes)), return_dict=True, verbose=0)
     return {"val_top1": float(results["top1"]), "val_top5": float(results["top5"]),
-            "val_loss": float(results["loss"]), "num_val": data.num_val, "dataset": data.name}
+            "val_loss": float(results["loss"]), "val_loss_plain": float(results["loss_plain"]),
+            "label_smoothing": smoothing, "num_val": data.num_val, "dataset": data.name}

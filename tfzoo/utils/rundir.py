@@ -6,10 +6,13 @@
       run.json                     model name, classes, preprocessing, training flags
       model.keras                  inference model of the last finished epoch (no optimizer)
       checkpoints/epoch-0007.weights.h5   model + optimizer state, for resume
-      metrics.json                 final validation metrics and throughput
+      metrics.json                 final validation metrics and throughput (strict JSON)
+      skipped_files.txt            unreadable data files that were left out (if any)
       logs/                        TensorBoard event files
+      .lock                        PID of the process training the run (`tfzoo.utils.lock`)
 
-Every file is written atomically, so a killed run leaves the last good epoch.
+Every file is written atomically, so a killed run leaves the last good epoch;
+the next start (under the lock) deletes the temporary files a kill left.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 import zipfile
 
 from tfzoo.errors import UsageError
-from tfzoo.utils.atomic import read_json, write_json
+from tfzoo.utils.atomic import atomic_path, read_json, remove_orphans, write_json
 
 _CKPT = re.compile(r"^epoch-(\d{4,})\.weights\.h5$")
 
@@ -35,6 +38,7 @@ class RunDir:
     metrics_file = property(lambda self: os.path.join(self.path, "metrics.json"))
     checkpoint_dir = property(lambda self: os.path.join(self.path, "checkpoints"))
     log_dir = property(lambda self: os.path.join(self.path, "logs"))
+    skipped_files_file = property(lambda self: os.path.join(self.path, "skipped_files.txt"))
 
     def has_config(self) -> bool:
         return os.path.isfile(self.config_file)
@@ -58,6 +62,37 @@ class RunDir:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.metrics_file, metrics)
+
+    def read_metrics(self) -> dict | None:
+        """metrics.json, or None when it is missing or unreadable."""
+        try:
+            return read_json(self.metrics_file)
+        except (OSError, ValueError):
+            return None
+
+    def write_skipped_files(self, paths) -> None:
+        """Lists the data files that were left out, one per line (removes the list when there are none)."""
+        if not paths:
+            if os.path.exists(self.skipped_files_file):
+                os.unlink(self.skipped_files_file)
+            return
+        with atomic_path(self.skipped_files_file, suffix=".txt") as tmp:
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                handle.writelines(f"{path}\n" for path in paths)
+
+    def remove_orphans(self) -> list[str]:
+        """Deletes temporary files left by killed atomic writes; call it only under the run's lock."""
+        return remove_orphans(self.path) + remove_orphans(self.checkpoint_dir)
+
+    def model_is_behind(self) -> bool:
+        """True when model.keras is missing or older than the newest checkpoint (a kill between the two writes)."""
+        latest = self.latest_checkpoint()
+        if latest is None:
+            return False
+        try:
+            return os.stat(self.model_file).st_mtime_ns < os.stat(latest[1]).st_mtime_ns
+        except OSError:
+            return True
 
     def checkpoint_file(self, epoch: int) -> str:
         return os.path.join(self.checkpoint_dir, f"epoch-{epoch:04d}.weights.h5")
