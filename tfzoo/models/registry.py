@@ -59,9 +59,8 @@ class ModelSpec:
         std: Per-channel standard deviation, in 0..1 units.
         aliases: Other names that resolve to this variant.
         feature_info: The family's `FeatureInfo` declarations, used by
-            ``create_model(..., features_only=True)``.
-        feature_layers: ``(stride, layer_name)`` pairs, the older spelling of
-            map-only `feature_info`.
+            ``create_model(..., features_only=True)``; the shared model test
+            checks each declared stride against the built model.
     """
 
     name: str
@@ -79,14 +78,11 @@ class ModelSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     aliases: tuple = ()
-    feature_layers: tuple = ()
     feature_info: tuple = ()
 
     def features(self) -> tuple:
-        """The `FeatureInfo` declarations (from `feature_layers` when only those are given)."""
-        if self.feature_info:
-            return tuple(self.feature_info)
-        return tuple(FeatureInfo(stride=stride, layer=layer) for stride, layer in self.feature_layers)
+        """The `FeatureInfo` declarations."""
+        return tuple(self.feature_info)
 
     def info(self) -> dict:
         """Returns the public metadata as a plain dict (no builder)."""
