@@ -20,6 +20,8 @@ VERBS = {
     "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
     "benchmark": ("tfzoo.cli.benchmark", "params, FLOPs and images/s: tfzoo benchmark --model NAME"),
 }
+# Verbs that never touch TensorFlow (list reads the static model catalog), so they skip its ~10 s import.
+WITHOUT_TENSORFLOW = {"list"}
 
 
 def usage() -> str:
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     verb = argv[1]
     if verb not in VERBS:
         fail(f"unknown verb {verb!r}; choose one of {', '.join(VERBS)}")
-    _import_tensorflow_quietly()
+    if verb not in WITHOUT_TENSORFLOW:
+        _import_tensorflow_quietly()
     from absl import app, flags
 
     from tfzoo.errors import UsageError

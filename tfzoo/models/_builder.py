@@ -5,12 +5,19 @@ transformers alike); the shared steps it describes are implemented here, so a
 family module holds only its architecture and its variant table.
 
 **Registration.** A family module describes its variants as a table of
-keyword-built records (a frozen dataclass or NamedTuple per variant) and calls
-`tfzoo.models.registry.register_model` once per registered name with a
-`ModelSpec`: the family builder, the keyword arguments that select the variant
-(``{"variant": "a0"}``), the paper and reference, the reference's trainable
-parameter count at 1000 classes, the default input size, crop, interpolation,
-mean/std, and the family's `FeatureInfo` declarations.
+keyword-built records (a frozen dataclass, ``kw_only=True``, or a NamedTuple
+built with keywords; never positional tuples unpacked by position), and
+calls `tfzoo.models.registry.register_model` once per registered name with a
+`ModelSpec`: the family builder, the keyword arguments that select the
+variant (``{"variant": "a0"}``), the paper and reference, the reference's
+trainable parameter count at 1000 classes, the default input size, crop,
+interpolation, mean/std, and the family's `FeatureInfo` declarations
+(``feature_info=``). The builder resolves its variant with
+``resolve_variant(table, variant, family)``.
+
+After adding or changing a registered name, regenerate the static catalog
+that ``tfzoo list`` reads without TensorFlow: ``python -m tfzoo.catalog
+--write`` (tests/models/test_catalog.py fails while it is stale).
 
 **Arguments.** `create_model(name, **overrides)` calls
 ``spec.builder(num_classes=..., input_shape=..., include_top=..., pooling=...,
@@ -22,6 +29,30 @@ without stochastic depth raises `UsageError` for a non-zero rate rather than
 ignoring it) and ``name``; family options come after. Unknown keyword
 arguments are a `TypeError` (Python's own), which `create_model` turns into a
 `UsageError`.
+
+**One mechanism for the common arguments.** A builder is written as
+
+    @builder_doc("Builds a Foo.", variant="'s', 'm'", extra=BN_ARGS, drop_path=None)
+    def Foo(variant="s", *, bn_momentum=0.9, bn_epsilon=1e-5, **common):
+        arch = resolve_variant(VARIANTS, variant, "foo")
+        args = CommonArgs.parse(common, builder="Foo", name=f"foo_{variant}", input_size=224,
+                                min_size=32, drop_path_rate=None)
+        inputs = args.inputs()
+        x = ...  # the architecture
+        return args.finish(inputs, x, classifier_name="fc")
+
+`CommonArgs.parse` checks the common arguments once (unknown names, pooling,
+class count, rates in [0, 1), a rate the family lacks) and fills in the
+family defaults (``drop_rate=None`` means the variant's own rate);
+`builder_doc` writes the shared docstring and gives the builder a full
+``__signature__`` (its own parameters, then the common ones; without
+``drop_path_rate`` when the family has no stochastic depth), which is what
+``help()`` shows and what the trainer checks ``--drop_rate`` /
+``--drop_path_rate`` against (`builder_accepts`). A family with its own head
+uses ``args.include_top``, ``args.pool`` and ``args.make`` (or
+`finish_model` with ``head_pooling=None`` after pooling itself). Builders that
+spell the common arguments out and call `check_head_args` / `finish_model`
+directly also satisfy the contract.
 
 **What comes back.** A `tfzoo.models.ZooModel` (a functional `keras.Model`
 that records its registry name and builder arguments in its config):
@@ -39,7 +70,9 @@ that records its registry name and builder arguments in its config):
 - ``create_model(name, features_only=True)``: a model whose output is a dict
   ``{"stride_S": map}``, one entry per `FeatureInfo` the family declares
   (strides 4/8/16/32 for CNNs; one stride-16 or stride-32 map of patch tokens
-  for transformers, prefix tokens dropped).
+  for transformers, prefix tokens dropped). tests/models/test_all_models.py
+  builds every model at two input sizes and checks each declared stride
+  against the size of the map it gets.
 
 **Errors.** `UsageError` (one line, what is wrong and how to fix it) for an
 unknown variant (listing only that family's variants), a malformed or too
@@ -261,6 +294,30 @@ def builder_accepts(builder, argument: str) -> bool:
     """
     parameters = inspect.signature(builder).parameters
     return argument in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+
+
+def variant_entry_point(builder, variant: str, name: str, title: str):
+    """A one-variant entry point over a family builder, e.g. ``ResNet50 = variant_entry_point(ResNet, "50", ...)``.
+
+    It takes the builder's arguments except ``variant`` (its signature says so)
+    and its docstring points at the builder's.
+
+    Args:
+        builder: The family builder, whose first parameter is ``variant``.
+        variant: The variant it builds.
+        name: The entry point's name, e.g. ``"ResNet50"``.
+        title: The model's name in prose, e.g. ``"ResNet-50"``.
+    """
+    def entry_point(**kwargs) -> ZooModel:
+        return builder(variant, **kwargs)
+
+    entry_point.__name__ = entry_point.__qualname__ = name
+    entry_point.__module__ = builder.__module__
+    entry_point.__doc__ = f"{title}: `{builder.__name__}` with ``variant={variant!r}``; see it for the arguments."
+    signature = inspect.signature(builder)
+    entry_point.__signature__ = signature.replace(
+        parameters=[p for p in signature.parameters.values() if p.name != "variant"])
+    return entry_point
 
 
 def resolve_variant(table: Mapping, variant, family: str):

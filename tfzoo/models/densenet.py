@@ -37,7 +37,7 @@ import keras
 
 from tfzoo.layers import NormConfig, activation, conv2d, conv_norm_act, norm_layer
 from tfzoo.layers.padded_pooling import max_pool2d
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -119,24 +119,10 @@ def DenseNet(variant: str = "121", *, dense_layer_dropout: float = 0.0, bn_momen
     return args.finish(inputs, x)
 
 
-def DenseNet121(**kwargs) -> keras.Model:
-    """DenseNet-121; see `DenseNet` for the arguments."""
-    return DenseNet("121", **kwargs)
-
-
-def DenseNet161(**kwargs) -> keras.Model:
-    """DenseNet-161; see `DenseNet` for the arguments."""
-    return DenseNet("161", **kwargs)
-
-
-def DenseNet169(**kwargs) -> keras.Model:
-    """DenseNet-169; see `DenseNet` for the arguments."""
-    return DenseNet("169", **kwargs)
-
-
-def DenseNet201(**kwargs) -> keras.Model:
-    """DenseNet-201; see `DenseNet` for the arguments."""
-    return DenseNet("201", **kwargs)
+DenseNet121 = variant_entry_point(DenseNet, "121", "DenseNet121", "DenseNet-121")
+DenseNet161 = variant_entry_point(DenseNet, "161", "DenseNet161", "DenseNet-161")
+DenseNet169 = variant_entry_point(DenseNet, "169", "DenseNet169", "DenseNet-169")
+DenseNet201 = variant_entry_point(DenseNet, "201", "DenseNet201", "DenseNet-201")
 
 
 _PAPER = "Densely Connected Convolutional Networks (Huang et al. 2017, arXiv 1608.06993)"

@@ -41,7 +41,7 @@ import keras
 
 from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, depthwise_separable, inverted_residual, make_divisible
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 32  # total stride
@@ -232,44 +232,14 @@ def EfficientNet(variant: str = "b0", *, bn_momentum: float = 0.9, bn_epsilon: f
         depth_multiplier=spec.depth, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
 
 
-def EfficientNetB0(**kwargs) -> keras.Model:
-    """EfficientNet-B0; see `EfficientNet` for the arguments."""
-    return EfficientNet("b0", **kwargs)
-
-
-def EfficientNetB1(**kwargs) -> keras.Model:
-    """EfficientNet-B1; see `EfficientNet` for the arguments."""
-    return EfficientNet("b1", **kwargs)
-
-
-def EfficientNetB2(**kwargs) -> keras.Model:
-    """EfficientNet-B2; see `EfficientNet` for the arguments."""
-    return EfficientNet("b2", **kwargs)
-
-
-def EfficientNetB3(**kwargs) -> keras.Model:
-    """EfficientNet-B3; see `EfficientNet` for the arguments."""
-    return EfficientNet("b3", **kwargs)
-
-
-def EfficientNetB4(**kwargs) -> keras.Model:
-    """EfficientNet-B4; see `EfficientNet` for the arguments."""
-    return EfficientNet("b4", **kwargs)
-
-
-def EfficientNetB5(**kwargs) -> keras.Model:
-    """EfficientNet-B5; see `EfficientNet` for the arguments."""
-    return EfficientNet("b5", **kwargs)
-
-
-def EfficientNetB6(**kwargs) -> keras.Model:
-    """EfficientNet-B6; see `EfficientNet` for the arguments."""
-    return EfficientNet("b6", **kwargs)
-
-
-def EfficientNetB7(**kwargs) -> keras.Model:
-    """EfficientNet-B7; see `EfficientNet` for the arguments."""
-    return EfficientNet("b7", **kwargs)
+EfficientNetB0 = variant_entry_point(EfficientNet, "b0", "EfficientNetB0", "EfficientNet-B0")
+EfficientNetB1 = variant_entry_point(EfficientNet, "b1", "EfficientNetB1", "EfficientNet-B1")
+EfficientNetB2 = variant_entry_point(EfficientNet, "b2", "EfficientNetB2", "EfficientNet-B2")
+EfficientNetB3 = variant_entry_point(EfficientNet, "b3", "EfficientNetB3", "EfficientNet-B3")
+EfficientNetB4 = variant_entry_point(EfficientNet, "b4", "EfficientNetB4", "EfficientNet-B4")
+EfficientNetB5 = variant_entry_point(EfficientNet, "b5", "EfficientNetB5", "EfficientNet-B5")
+EfficientNetB6 = variant_entry_point(EfficientNet, "b6", "EfficientNetB6", "EfficientNet-B6")
+EfficientNetB7 = variant_entry_point(EfficientNet, "b7", "EfficientNetB7", "EfficientNet-B7")
 
 
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan & Le 2019, arXiv 1905.11946)"

@@ -31,7 +31,7 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import (NormConfig, activation, conv_norm_act, depthwise_separable, global_pool, inverted_residual,
                           make_divisible)
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -153,14 +153,8 @@ def MobileNetV3(variant: str = "large", *, width_multiplier: float = 1.0, bn_mom
     return args.finish(inputs, x, head_pooling=None)
 
 
-def MobileNetV3Large(**kwargs) -> keras.Model:
-    """MobileNetV3-Large; see `MobileNetV3` for the arguments."""
-    return MobileNetV3("large", **kwargs)
-
-
-def MobileNetV3Small(**kwargs) -> keras.Model:
-    """MobileNetV3-Small; see `MobileNetV3` for the arguments."""
-    return MobileNetV3("small", **kwargs)
+MobileNetV3Large = variant_entry_point(MobileNetV3, "large", "MobileNetV3Large", "MobileNetV3-Large")
+MobileNetV3Small = variant_entry_point(MobileNetV3, "small", "MobileNetV3Small", "MobileNetV3-Small")
 
 
 _PAPER = "Searching for MobileNetV3 (Howard et al. 2019, arXiv 1905.02244)"

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import fnmatch
 from typing import Any, Callable, Mapping
 
 from tfzoo.errors import UsageError
+from tfzoo.utils.names import match_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,19 +124,17 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
-    """Registered names matching a shell-style pattern, sorted.
+    """Registered names matching a shell-style pattern, in natural order (resnet18 before resnet101).
 
     Args:
         pattern: fnmatch pattern, e.g. ``"mobilenet*"``; a plain word without
             wildcards matches names that contain it.
         include_aliases: Also list alias names.
     """
-    if not any(ch in pattern for ch in "*?["):
-        pattern = f"*{pattern}*"
     names = list(_MODELS)
     if include_aliases:
         names += list(_ALIASES)
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    return match_names(names, pattern)
 
 
 def suggest(name: str, limit: int = 5) -> list[str]:

@@ -46,7 +46,7 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, make_divisible
 from tfzoo.layers.norm import NORM_KINDS
 from tfzoo.layers.bottleneck import basic_block, bottleneck_block, resnext_width
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -187,29 +187,11 @@ def SEResNeXt(variant: str = "50_32x4d", *, norm: str = "bn", bn_momentum: float
     return _build("seresnext", variant, norm, bn_momentum, bn_epsilon, common)
 
 
-def ResNet18(**kwargs) -> keras.Model:
-    """ResNet-18; see `ResNet` for the arguments."""
-    return ResNet("18", **kwargs)
-
-
-def ResNet34(**kwargs) -> keras.Model:
-    """ResNet-34; see `ResNet` for the arguments."""
-    return ResNet("34", **kwargs)
-
-
-def ResNet50(**kwargs) -> keras.Model:
-    """ResNet-50; see `ResNet` for the arguments."""
-    return ResNet("50", **kwargs)
-
-
-def ResNet101(**kwargs) -> keras.Model:
-    """ResNet-101; see `ResNet` for the arguments."""
-    return ResNet("101", **kwargs)
-
-
-def ResNet152(**kwargs) -> keras.Model:
-    """ResNet-152; see `ResNet` for the arguments."""
-    return ResNet("152", **kwargs)
+ResNet18 = variant_entry_point(ResNet, "18", "ResNet18", "ResNet-18")
+ResNet34 = variant_entry_point(ResNet, "34", "ResNet34", "ResNet-34")
+ResNet50 = variant_entry_point(ResNet, "50", "ResNet50", "ResNet-50")
+ResNet101 = variant_entry_point(ResNet, "101", "ResNet101", "ResNet-101")
+ResNet152 = variant_entry_point(ResNet, "152", "ResNet152", "ResNet-152")
 
 
 _PAPERS = {

@@ -43,7 +43,7 @@ from keras import ops
 from tfzoo.layers import NormConfig, conv2d, norm_layer
 from tfzoo.layers.conv import conv_init
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -208,24 +208,10 @@ def VGG(variant: str = "16", *, batch_norm: bool = False, gap_head: bool = False
     return args.finish(inputs, x, classifier_name="head_fc", pool_name="head_global_pool")
 
 
-def VGG11(**kwargs) -> keras.Model:
-    """VGG-11; see `VGG` for the arguments (``batch_norm``, ``gap_head`` ...)."""
-    return VGG("11", **kwargs)
-
-
-def VGG13(**kwargs) -> keras.Model:
-    """VGG-13; see `VGG` for the arguments."""
-    return VGG("13", **kwargs)
-
-
-def VGG16(**kwargs) -> keras.Model:
-    """VGG-16; see `VGG` for the arguments."""
-    return VGG("16", **kwargs)
-
-
-def VGG19(**kwargs) -> keras.Model:
-    """VGG-19; see `VGG` for the arguments."""
-    return VGG("19", **kwargs)
+VGG11 = variant_entry_point(VGG, "11", "VGG11", "VGG-11")
+VGG13 = variant_entry_point(VGG, "13", "VGG13", "VGG-13")
+VGG16 = variant_entry_point(VGG, "16", "VGG16", "VGG-16")
+VGG19 = variant_entry_point(VGG, "19", "VGG19", "VGG-19")
 
 
 _PAPER = ("Very Deep Convolutional Networks for Large-Scale Image Recognition "
