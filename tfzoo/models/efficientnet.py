@@ -168,13 +168,13 @@ def build_efficientnet_model(args: CommonArgs, *, stages, stem_channels: int, he
 
 # timm's ``_gen_efficientnet`` arch_def (the B0 baseline of the paper's Table 1).
 STAGES = (
-    Stage("ds", 1, 3, 1, 1, 16, 0.25),
-    Stage("ir", 2, 3, 2, 6, 24, 0.25),
-    Stage("ir", 2, 5, 2, 6, 40, 0.25),
-    Stage("ir", 3, 3, 2, 6, 80, 0.25),
-    Stage("ir", 3, 5, 1, 6, 112, 0.25),
-    Stage("ir", 4, 5, 2, 6, 192, 0.25),
-    Stage("ir", 1, 3, 1, 6, 320, 0.25),
+    Stage(kind="ds", repeats=1, kernel=3, stride=1, expansion=1, channels=16, se_ratio=0.25),
+    Stage(kind="ir", repeats=2, kernel=3, stride=2, expansion=6, channels=24, se_ratio=0.25),
+    Stage(kind="ir", repeats=2, kernel=5, stride=2, expansion=6, channels=40, se_ratio=0.25),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=80, se_ratio=0.25),
+    Stage(kind="ir", repeats=3, kernel=5, stride=1, expansion=6, channels=112, se_ratio=0.25),
+    Stage(kind="ir", repeats=4, kernel=5, stride=2, expansion=6, channels=192, se_ratio=0.25),
+    Stage(kind="ir", repeats=1, kernel=3, stride=1, expansion=6, channels=320, se_ratio=0.25),
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280

@@ -48,20 +48,20 @@ from tfzoo.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, regist
 
 # timm's arch_def strings for each family, spelled out.
 V1_STAGES = (
-    Stage("dsa", 1, 3, 1, 1, 64),
-    Stage("dsa", 2, 3, 2, 1, 128),
-    Stage("dsa", 2, 3, 2, 1, 256),
-    Stage("dsa", 6, 3, 2, 1, 512),
-    Stage("dsa", 2, 3, 2, 1, 1024),
+    Stage(kind="dsa", repeats=1, kernel=3, stride=1, expansion=1, channels=64),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=128),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=256),
+    Stage(kind="dsa", repeats=6, kernel=3, stride=2, expansion=1, channels=512),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=1024),
 )
 V2_STAGES = (
-    Stage("ds", 1, 3, 1, 1, 16),
-    Stage("ir", 2, 3, 2, 6, 24),
-    Stage("ir", 3, 3, 2, 6, 32),
-    Stage("ir", 4, 3, 2, 6, 64),
-    Stage("ir", 3, 3, 1, 6, 96),
-    Stage("ir", 3, 3, 2, 6, 160),
-    Stage("ir", 1, 3, 1, 6, 320),
+    Stage(kind="ds", repeats=1, kernel=3, stride=1, expansion=1, channels=16),
+    Stage(kind="ir", repeats=2, kernel=3, stride=2, expansion=6, channels=24),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=32),
+    Stage(kind="ir", repeats=4, kernel=3, stride=2, expansion=6, channels=64),
+    Stage(kind="ir", repeats=3, kernel=3, stride=1, expansion=6, channels=96),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=160),
+    Stage(kind="ir", repeats=1, kernel=3, stride=1, expansion=6, channels=320),
 )
 STEM_CHANNELS = 32
 V2_HEAD_CHANNELS = 1280

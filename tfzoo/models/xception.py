@@ -63,11 +63,11 @@ class Block(NamedTuple):
 
 STEM = ((32, 2), (64, 1))  # (channels, stride) of conv1 and conv2, unpadded 3x3
 BLOCKS = (
-    Block(128, 2, 2, start_with_relu=False),  # entry flow
-    Block(256, 2, 2),
-    Block(728, 2, 2),
-    *(Block(728, 3, 1) for _ in range(8)),  # middle flow
-    Block(1024, 2, 2, grow_first=False),  # exit flow
+    Block(out_channels=128, reps=2, strides=2, start_with_relu=False),  # entry flow
+    Block(out_channels=256, reps=2, strides=2),
+    Block(out_channels=728, reps=2, strides=2),
+    *(Block(out_channels=728, reps=3, strides=1) for _ in range(8)),  # middle flow
+    Block(out_channels=1024, reps=2, strides=2, grow_first=False),  # exit flow
 )
 EXIT_CHANNELS = (1536, 2048)  # separable conv3 and conv4
 MIN_INPUT_SIZE = 32  # total stride
