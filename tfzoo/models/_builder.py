@@ -296,6 +296,11 @@ def builder_accepts(builder, argument: str) -> bool:
     return argument in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
+def one_of(table) -> str:
+    """The ``variant`` description for `builder_doc`: "One of ``'a0'``, ``'a1'`` ..." from a variant table."""
+    return "One of " + ", ".join(f"``{key!r}``" for key in table) + "."
+
+
 def variant_entry_point(builder, variant: str, name: str, title: str):
     """A one-variant entry point over a family builder, e.g. ``ResNet50 = variant_entry_point(ResNet, "50", ...)``.
 

@@ -37,7 +37,7 @@ import keras
 
 from tfzoo.layers import NormConfig, activation, conv2d, conv_norm_act, norm_layer
 from tfzoo.layers.padded_pooling import max_pool2d
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -95,7 +95,7 @@ def _transition(x, norm: NormConfig, name: str):
     return keras.layers.AveragePooling2D(2, strides=2, padding="valid", name=f"{name}_pool")(x)
 
 
-@builder_doc("Builds DenseNet-BC 121, 161, 169 or 201.", variant=", ".join(map(repr, VARIANTS)), drop_path=None,
+@builder_doc("Builds DenseNet-BC 121, 161, 169 or 201.", variant=one_of(VARIANTS), drop_path=None,
              extra="""\
     dense_layer_dropout: Dropout on each dense layer's new features (timm
         ``proj_drop_rate``, torchvision ``drop_rate``; default 0).

@@ -41,7 +41,7 @@ import keras
 
 from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, depthwise_separable, inverted_residual, make_divisible
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 32  # total stride
@@ -216,7 +216,7 @@ VARIANTS = {
 }
 
 
-@builder_doc("Builds EfficientNet-B0 ... B7.", variant=", ".join(map(repr, VARIANTS)), extra=BN_ARGS,
+@builder_doc("Builds EfficientNet-B0 ... B7.", variant=one_of(VARIANTS), extra=BN_ARGS,
              input_size="the variant's training resolution", drop_rate="; None for the variant's (0.2 ... 0.5)",
              drop_path=", rising linearly over the blocks to this value (default 0.2)",
              defaults={"drop_rate": None, "drop_path_rate": 0.2})

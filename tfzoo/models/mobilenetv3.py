@@ -31,7 +31,7 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import (NormConfig, activation, conv_norm_act, depthwise_separable, global_pool, inverted_residual,
                           make_divisible)
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -132,7 +132,7 @@ def _blocks(x, stages, width_multiplier: float, norm: NormConfig, drop_path_rate
     return x
 
 
-@builder_doc("Builds MobileNetV3 Large or Small.", variant=", ".join(map(repr, ARCHITECTURES)),
+@builder_doc("Builds MobileNetV3 Large or Small.", variant=one_of(ARCHITECTURES),
              extra="    width_multiplier: Channel multiplier (timm's ``channel_multiplier``), e.g. 0.75.\n" + BN_ARGS,
              drop_rate=" (default 0.2, the paper's)", drop_path=", rising linearly over the blocks",
              defaults={"drop_rate": 0.2})

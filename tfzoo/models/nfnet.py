@@ -75,7 +75,7 @@ from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, Scale
 from tfzoo.layers.padded_pooling import max_pool2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
 from tfzoo.layers.ws_conv import ScaledWSConv2D
-from tfzoo.models._builder import CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import CommonArgs, builder_doc, one_of, resolve_variant
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 32
@@ -265,7 +265,7 @@ _DROP_PATH = ", reached by the last block"
 
 
 @builder_doc("Builds NFNet-F0 ... F6 (DeepMind's ``dm_nfnet_*``).",
-             variant=", ".join(map(repr, FAMILY_TABLES["nfnet"])),
+             variant=one_of(FAMILY_TABLES["nfnet"]),
              drop_rate="; None for the variant's (F0 0.2 ... F6 0.5)", drop_path=_DROP_PATH, extra=_DEPTHS,
              defaults={"drop_rate": None})
 def NFNet(variant: str = "f0", *, depths: tuple | None = None, **common) -> keras.Model:
@@ -273,7 +273,7 @@ def NFNet(variant: str = "f0", *, depths: tuple | None = None, **common) -> kera
 
 
 @builder_doc("Builds NF-ResNet-26/50/101 (timm's ``nf_resnet*``).",
-             variant=", ".join(map(repr, FAMILY_TABLES["nf_resnet"])), drop_path=_DROP_PATH, extra=_DEPTHS)
+             variant=one_of(FAMILY_TABLES["nf_resnet"]), drop_path=_DROP_PATH, extra=_DEPTHS)
 def NFResNet(variant: str = "50", *, depths: tuple | None = None, **common) -> keras.Model:
     return _build("nf_resnet", variant, depths, common)
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import keras
 
 from tfzoo.layers.rep_block import RepVGGBlock
-from tfzoo.models._builder import CommonArgs, builder_doc, resolve_variant
+from tfzoo.models._builder import CommonArgs, builder_doc, one_of, resolve_variant
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 A_BLOCKS = (2, 4, 14, 1)
@@ -89,7 +89,7 @@ def feature_info(arch: Arch) -> tuple:
     return tuple(FeatureInfo(stride=4 * 2 ** i, layer=f"stage{i + 1}_{n - 1}") for i, n in enumerate(arch.blocks))
 
 
-@builder_doc("Builds RepVGG-A0 ... B3g4.", variant=", ".join(map(repr, ARCHITECTURES)),
+@builder_doc("Builds RepVGG-A0 ... B3g4.", variant=one_of(ARCHITECTURES),
              drop_rate="; not in the reference, default 0",
              drop_path=None, extra="""\
     deploy: Build the inference form (3x3 conv with bias + ReLU blocks); `weights` must

@@ -46,7 +46,7 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, make_divisible
 from tfzoo.layers.norm import NORM_KINDS
 from tfzoo.layers.bottleneck import basic_block, bottleneck_block, resnext_width
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -165,7 +165,7 @@ _DROP_PATH = ", rising linearly from 0 (first block) to this value (last block)"
 
 
 def _doc(summary: str, family: str):
-    return builder_doc(summary, variant=", ".join(map(repr, FAMILY_TABLES[family])), extra=_EXTRA,
+    return builder_doc(summary, variant=one_of(FAMILY_TABLES[family]), extra=_EXTRA,
                        drop_path=_DROP_PATH)
 
 

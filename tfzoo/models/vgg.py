@@ -43,7 +43,7 @@ from keras import ops
 from tfzoo.layers import NormConfig, conv2d, norm_layer
 from tfzoo.layers.conv import conv_init
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant, variant_entry_point
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
@@ -186,7 +186,7 @@ def _pre_logits(x, drop_rate: float):
     return keras.layers.Activation("relu", name="pre_logits_act2")(x)
 
 
-@builder_doc("Builds a VGG.", variant=", ".join(map(repr, VARIANTS)), drop_path=None,
+@builder_doc("Builds a VGG.", variant=one_of(VARIANTS), drop_path=None,
              drop_rate="; one rate serves the pre-logits dropout too, as in timm",
              extra="""\
     batch_norm: BatchNorm after every conv (timm ``vgg*_bn``).
