@@ -2,10 +2,12 @@
 
 Every model is built once with 1000 classes at its smallest input: its
 trainable parameter count must equal the reference figure and its forward
-pass must give finite probabilities of the right shape; its feature levels
-must have strides 4/8/16/32. A per-family sample must also survive
-get_config/from_config and a .keras save/load with identical outputs, and
-name its layers identically on two builds.
+pass must give finite probabilities of the right shape; the feature levels
+its family declares (`FeatureInfo`) must have the declared strides, checked
+on two input sizes (keras-hub's ``run_vision_backbone_test``). A per-family
+sample must also survive get_config/from_config and a .keras save/load with
+identical outputs and its ``zoo_info``, and name its layers identically on
+two builds.
 """
 
 import json
@@ -17,6 +19,8 @@ import pytest
 
 import tfzoo
 from tests.conftest import REFERENCE_DATA
+from tfzoo.models import ZooModel
+from tfzoo.models.registry import get_spec
 from tests.models.test_nfnet import HEAVY_MODELS
 from tests.models.test_repvgg import HEAVY_MODELS as HEAVY_REPVGG
 
@@ -87,6 +91,8 @@ def test_config_round_trip_and_saving(name, tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded(x, training=False).numpy(), y, rtol=1e-6, atol=1e-7)
+    assert isinstance(loaded, ZooModel) and loaded.zoo_info == model.zoo_info
+    assert loaded.zoo_info["name"] == name and loaded.zoo_info["builder_args"]["num_classes"] == NUM_CLASSES
 
 
 @pytest.mark.parametrize("name", SAVE_MODELS)
@@ -110,20 +116,24 @@ def test_headless_features_and_pooling():
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_features_only_strides(name):
-    """Each feature level grows by exactly 32 / stride pixels when the input grows by 32.
+def test_features_only_follow_the_family_declaration(name):
+    """Each declared feature level grows by exactly ``step / stride`` pixels when the input grows by ``step``.
 
-    This checks the stride of every level for any stack of floor-mode convs and
-    pools, including stems without padding (Inception, Xception), whose sides
-    are not simply ``size / stride``.
+    ``step`` is the largest declared stride. This checks the stride of every
+    level for any stack of floor-mode convs and pools, including stems without
+    padding (Inception, Xception), whose sides are not simply ``size / stride``.
     """
-    info = tfzoo.model_info(name)
-    assert info["feature_strides"] == (4, 8, 16, 32)
-    size = -(-max(64, info["min_input_size"]) // 32) * 32
+    declared = get_spec(name).features()
+    strides = [feature.stride for feature in declared]
+    assert declared and strides == sorted(set(strides)), "declare each stride once, shallow to deep"
+    assert tfzoo.model_info(name)["feature_strides"] == tuple(strides)
+    step = max(strides)
+    size = -(-max(64, get_spec(name).min_input_size) // step) * step
     model = tfzoo.create_model(name, features_only=True, input_shape=(None, None, 3))
     small = model(np.zeros((1, size, size, 3), "float32"))
-    large = model(np.zeros((1, size + 32, size + 32, 3), "float32"))
-    for stride in info["feature_strides"]:
+    large = model(np.zeros((1, size + step, size + step, 3), "float32"))
+    assert sorted(small) == sorted(f"stride_{stride}" for stride in strides)
+    for stride in strides:
         key = f"stride_{stride}"
-        assert large[key].shape[1] - small[key].shape[1] == 32 // stride, key
-        assert large[key].shape[2] - small[key].shape[2] == 32 // stride, key
+        assert large[key].shape[1] - small[key].shape[1] == step // stride, key
+        assert large[key].shape[2] - small[key].shape[2] == step // stride, key

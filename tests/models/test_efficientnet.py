@@ -12,6 +12,7 @@ import keras
 import pytest
 
 import tfzoo
+from tfzoo.errors import UsageError
 from tfzoo.layers import DropPath
 from tfzoo.models.efficientnet import STAGES, VARIANTS, _scaled_blocks, round_channels
 
@@ -79,7 +80,7 @@ def test_training_defaults_and_overrides(b2):
     # Linear in the block index, 0.2 * index / total, only on blocks with a residual.
     assert max(rates) == pytest.approx(0.2 * (total - 1) / total)
     assert all(0 < r < 0.2 for r in rates)
-    plain = tfzoo.create_model("efficientnet_b2", input_shape=(32, 32, 3), num_classes=3, dropout=0.0,
+    plain = tfzoo.create_model("efficientnet_b2", input_shape=(32, 32, 3), num_classes=3, drop_rate=0.0,
                                drop_path_rate=0.0)
     assert not any(isinstance(layer, (DropPath, keras.layers.Dropout)) for layer in plain.layers)
     assert plain.count_params() == model.count_params()
@@ -101,5 +102,5 @@ def test_entry_point_and_metadata(b2):
     assert a.name == "efficientnet_b2"
     info = tfzoo.model_info("efficientnet_b3")
     assert (info["input_size"], info["test_input_size"], info["interpolation"]) == (288, 320, "bicubic")
-    with pytest.raises(ValueError, match="unknown EfficientNet variant"):
+    with pytest.raises(UsageError, match="unknown efficientnet variant .b9.; choose one of b0, b1, b2, b3, b4, b5, b6, b7$"):
         tfzoo.models.EfficientNet("b9")

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import tfzoo
+from tfzoo.errors import UsageError
 from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
 from tfzoo.layers.ws_conv import ScaledWSConv2D
 from tfzoo.models.nfnet import ARCHITECTURES, VARIANTS
@@ -73,7 +74,7 @@ def test_counts_by_stage_sampling(family, request):
     for name in names:
         depths = ARCHITECTURES[name].depths
         total = rest + sum(per_block[(s, 0)] + (d - 1) * per_block[(s, 1)] for s, d in enumerate(depths))
-        assert total == VARIANTS[name][1] == tfzoo.model_info(name)["num_params"], name
+        assert total == VARIANTS[name].num_params == tfzoo.model_info(name)["num_params"], name
     assert depths == ((7, 14, 42, 21) if family == "f_series" else (3, 4, 23, 3))
 
 
@@ -123,7 +124,7 @@ def test_model_info_resolutions_and_dropout():
     for (variant, (train, test)), dropout in zip(sizes.items(), dropouts):
         info = tfzoo.model_info(f"dm_nfnet_{variant}")
         assert (info["input_size"], info["test_input_size"]) == (train, test)
-        assert ARCHITECTURES[f"dm_nfnet_{variant}"].dropout == dropout
+        assert ARCHITECTURES[f"dm_nfnet_{variant}"].drop_rate == dropout
 
 
 def test_stochastic_depth_schedule(nf_resnet26):
@@ -157,5 +158,5 @@ def test_f_series_layers_save_and_load(tmp_path):
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match="unknown NFNet"):
+    with pytest.raises(UsageError, match="unknown nfnet variant 'f9'; choose one of f0, f1, f2, f3, f4, f5, f6$"):
         tfzoo.models.NFNet("f9")

@@ -70,7 +70,7 @@ def test_weights_from_local_files(tmp_path):
 
 
 def test_overrides_reach_the_builder():
-    model = tfzoo.create_model("mobilenet_v3_large", num_classes=10, input_shape=(32, 32, 3), dropout=0.0,
+    model = tfzoo.create_model("mobilenet_v3_large", num_classes=10, input_shape=(32, 32, 3), drop_rate=0.0,
                                drop_path_rate=0.1, classifier_activation=None)
     assert "head_drop" not in [l.name for l in model.layers]
     assert any(l.__class__.__name__ == "DropPath" for l in model.layers)

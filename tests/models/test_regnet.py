@@ -2,6 +2,7 @@
 
 import pytest
 
+from tfzoo.errors import UsageError
 from tfzoo.models import regnet
 from tfzoo.models.regnet import Stage
 
@@ -45,5 +46,5 @@ def test_regnetx_has_no_se_and_strides_each_stage():
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match="unknown RegNet variant"):
+    with pytest.raises(UsageError, match="unknown regnet variant 'z_040'; choose one of x_002, .*, y_320$"):
         regnet.RegNet("z_040")

@@ -181,7 +181,7 @@ def test_b1g4_deploy_count_equals_the_paper():
 
 
 def test_builder_arguments():
-    with pytest.raises(UsageError, match="unknown RepVGG variant"):
+    with pytest.raises(UsageError, match="unknown repvgg variant .c9.; choose one of a0, a1, a2, b0, b1, b1g2, b1g4, b2, b2g4, b3, b3g4$"):
         repvgg.RepVGG("c9")
     with pytest.raises(UsageError, match="no stochastic depth"):
         repvgg.RepVGG("a0", drop_path_rate=0.1)

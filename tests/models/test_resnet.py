@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from tfzoo.errors import UsageError
 from tfzoo.layers.bottleneck import resnext_width
 from tfzoo.layers.drop_path import DropPath
 from tfzoo.models import resnet
@@ -76,5 +77,7 @@ def test_norm_kind_is_passed_through():
 def test_entry_points_select_the_table_row():
     model = resnet.ResNeXt("50_32x4d", input_shape=(32, 32, 3), include_top=False, pooling="avg")
     assert model.name == "resnext50_32x4d" and model.output_shape == (None, 2048)
-    with pytest.raises(ValueError, match="unknown ResNet architecture"):
+    with pytest.raises(UsageError, match="unknown resnet variant '77'; choose one of 18, 34, 50, 101, 152$"):
         resnet.ResNet("77")
+    with pytest.raises(UsageError, match="unknown resnext variant '50'; choose one of 50_32x4d, 101_32x4d, "):
+        resnet.ResNeXt("50")

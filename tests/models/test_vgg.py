@@ -69,9 +69,12 @@ def test_min_size_adaptive_pool_round_trip():
 
 def test_feature_layers_follow_timm_indices():
     # timm feature_info modules for vgg16: features.15 (stride 4), .22, .29, and the last pool .30.
-    assert vgg.feature_layers("16", batch_norm=False) == (
+    def declared(variant, batch_norm):
+        return tuple((f.stride, f.layer) for f in vgg.feature_info(variant, batch_norm=batch_norm))
+
+    assert declared("16", batch_norm=False) == (
         (4, "features_15"), (8, "features_22"), (16, "features_29"), (32, "features_30"))
-    assert vgg.feature_layers("11", batch_norm=True) == (
+    assert declared("11", batch_norm=True) == (
         (4, "features_13"), (8, "features_20"), (16, "features_27"), (32, "features_28"))
 
 

@@ -37,8 +37,8 @@ def test_schedule_choice_and_scaling():
 
 def test_model_options_are_checked_per_family():
     assert recipe.model_overrides(TrainConfig(model="mobilenet_v3_small", drop_rate=0.3, drop_path_rate=0.1)) == {
-        "dropout": 0.3, "drop_path_rate": 0.1}
-    assert recipe.model_overrides(TrainConfig(model="densenet121", drop_rate=0.3)) == {"dropout": 0.3}
+        "drop_rate": 0.3, "drop_path_rate": 0.1}
+    assert recipe.model_overrides(TrainConfig(model="densenet121", drop_rate=0.3)) == {"drop_rate": 0.3}
     with pytest.raises(UsageError, match="densenet121 has no drop path rate option"):
         recipe.model_overrides(TrainConfig(model="densenet121", drop_path_rate=0.1))
 

@@ -1,26 +1,42 @@
-"""`tfzoo list [PATTERN]`: a table of registered models."""
+"""`tfzoo list [PATTERN]`: a table of registered models.
+
+It reads the shipped catalog (`tfzoo.catalog`), so it never imports
+TensorFlow and answers in well under 2 s (``LOADS_TENSORFLOW_ITSELF`` tells
+``main.py`` not to load it for this verb).
+"""
 
 from absl import flags
+
+LOADS_TENSORFLOW_ITSELF = True  # it never needs TensorFlow
 
 flags.DEFINE_boolean("aliases", False, "Also list alias names.")
 FLAGS = flags.FLAGS
 
+COLUMNS = ("name", "params", "input", "family")
+
+
+def rows(pattern: str = "*", include_aliases: bool = False) -> list[tuple]:
+    """The table rows (header first) for the models matching `pattern`, in natural order."""
+    from tfzoo import catalog
+    from tfzoo.errors import UsageError
+
+    names = catalog.list_models(pattern, include_aliases=include_aliases)
+    if not names:
+        raise UsageError(f"no model matches {pattern!r}; run `tfzoo list` to see all")
+    table = [COLUMNS]
+    for name in names:
+        info = catalog.model_info(name)
+        params = f"{info['num_params'] / 1e6:.2f}M" if info["num_params"] else "-"
+        table.append((name, params, str(info["input_size"]), info["family"]))
+    return table
+
 
 def main(args):
     from tfzoo.errors import UsageError
-    from tfzoo.models.registry import list_models, model_info
 
     if len(args) > 1:
         raise UsageError("list takes at most one pattern, e.g. tfzoo list 'mobilenet*'")
-    pattern = args[0] if args else "*"
-    names = list_models(pattern, include_aliases=FLAGS.aliases)
-    if not names:
-        raise UsageError(f"no model matches {pattern!r}; run `tfzoo list` to see all")
-    rows = [("name", "params", "input", "family")]
-    for name in names:
-        info = model_info(name)
-        params = f"{info['num_params'] / 1e6:.2f}M" if info["num_params"] else "-"
-        rows.append((name, params, str(info["input_size"]), info["family"]))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
+    table = rows(args[0] if args else "*", include_aliases=FLAGS.aliases)
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

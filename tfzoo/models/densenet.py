@@ -31,36 +31,42 @@ is ``features.denseblock2.denselayer3.conv1``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
 import keras
 
 from tfzoo.layers import NormConfig, activation, conv2d, conv_norm_act, norm_layer
 from tfzoo.layers.padded_pooling import max_pool2d
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
-class Architecture(NamedTuple):
-    """One DenseNet variant."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One DenseNet variant and timm's default pretrained config of it."""
 
     growth_rate: int
     block_config: tuple  # dense layers per block
+    num_params: int  # timm trainable parameters, 1000 classes
+    # densenet121.ra_in1k evaluates at 288 px (crop 0.95); the others (tv_in1k) at 224.
+    test_input_size: int | None = None
 
 
-ARCHITECTURES = {
-    "121": Architecture(32, (6, 12, 24, 16)),
-    "161": Architecture(48, (6, 12, 36, 24)),
-    "169": Architecture(32, (6, 12, 32, 32)),
-    "201": Architecture(32, (6, 12, 48, 32)),
+VARIANTS = {
+    "121": Variant(growth_rate=32, block_config=(6, 12, 24, 16), num_params=7_978_856, test_input_size=288),
+    "161": Variant(growth_rate=48, block_config=(6, 12, 36, 24), num_params=28_681_000),
+    "169": Variant(growth_rate=32, block_config=(6, 12, 32, 32), num_params=14_149_480),
+    "201": Variant(growth_rate=32, block_config=(6, 12, 48, 32), num_params=20_013_928),
 }
 
 BN_SIZE = 4  # bottleneck width = BN_SIZE * growth_rate
 MIN_INPUT_SIZE = 32  # total stride
 # Last layer at strides 4/8/16/32, as timm's feature_info: the first three
 # dense blocks (before their transitions), then the final BN + ReLU.
-FEATURE_LAYERS = ((4, "features_denseblock1_concat"), (8, "features_denseblock2_concat"),
-                  (16, "features_denseblock3_concat"), (32, "features_norm5_act"))
+FEATURE_INFO = (FeatureInfo(stride=4, layer="features_denseblock1_concat"),
+                FeatureInfo(stride=8, layer="features_denseblock2_concat"),
+                FeatureInfo(stride=16, layer="features_denseblock3_concat"),
+                FeatureInfo(stride=32, layer="features_norm5_act"))
 
 
 def _norm_relu(x, norm: NormConfig, name: str):
@@ -89,46 +95,19 @@ def _transition(x, norm: NormConfig, name: str):
     return keras.layers.AveragePooling2D(2, strides=2, padding="valid", name=f"{name}_pool")(x)
 
 
-def DenseNet(
-    variant: str = "121",
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    dense_layer_dropout: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds DenseNet-BC 121, 161, 169 or 201.
-
-    Args:
-        variant: ``"121"``, ``"161"``, ``"169"`` or ``"201"``.
-        include_top: Include global pooling and the classifier.
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
-        dense_layer_dropout: Dropout on each dense layer's new features (timm
-            ``proj_drop_rate``, torchvision ``drop_rate``; default 0).
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if variant not in ARCHITECTURES:
-        raise ValueError(f"unknown DenseNet variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
-    name = name or f"densenet{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
-    arch = ARCHITECTURES[variant]
+@builder_doc("Builds DenseNet-BC 121, 161, 169 or 201.", variant=one_of(VARIANTS), drop_path=None,
+             extra="""\
+    dense_layer_dropout: Dropout on each dense layer's new features (timm
+        ``proj_drop_rate``, torchvision ``drop_rate``; default 0).
+""" + BN_ARGS)
+def DenseNet(variant: str = "121", *, dense_layer_dropout: float = 0.0, bn_momentum: float = 0.9,
+             bn_epsilon: float = 1e-5, **common) -> keras.Model:
+    arch = resolve_variant(VARIANTS, variant, "densenet")
+    args = CommonArgs.parse(common, builder="DenseNet", name=f"densenet{variant}", input_size=224,
+                            min_size=MIN_INPUT_SIZE, drop_path_rate=None)
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = conv_norm_act(inputs, 2 * arch.growth_rate, 7, strides=2, act="relu", norm=norm,
                       conv_name="features_conv0", norm_name="features_norm0")
     x = max_pool2d(x, 3, strides=2, padding=1, name="features_pool0")
@@ -137,56 +116,30 @@ def DenseNet(
         if index < len(arch.block_config):
             x = _transition(x, norm, f"features_transition{index}")
     x = _norm_relu(x, norm, "features_norm5")
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights)
+    return args.finish(inputs, x)
 
 
-def DenseNet121(**kwargs) -> keras.Model:
-    """DenseNet-121; see `DenseNet` for the arguments."""
-    return DenseNet("121", **kwargs)
-
-
-def DenseNet161(**kwargs) -> keras.Model:
-    """DenseNet-161; see `DenseNet` for the arguments."""
-    return DenseNet("161", **kwargs)
-
-
-def DenseNet169(**kwargs) -> keras.Model:
-    """DenseNet-169; see `DenseNet` for the arguments."""
-    return DenseNet("169", **kwargs)
-
-
-def DenseNet201(**kwargs) -> keras.Model:
-    """DenseNet-201; see `DenseNet` for the arguments."""
-    return DenseNet("201", **kwargs)
+DenseNet121 = variant_entry_point(DenseNet, "121", "DenseNet121", "DenseNet-121")
+DenseNet161 = variant_entry_point(DenseNet, "161", "DenseNet161", "DenseNet-161")
+DenseNet169 = variant_entry_point(DenseNet, "169", "DenseNet169", "DenseNet-169")
+DenseNet201 = variant_entry_point(DenseNet, "201", "DenseNet201", "DenseNet-201")
 
 
 _PAPER = "Densely Connected Convolutional Networks (Huang et al. 2017, arXiv 1608.06993)"
 
-# name: (variant, reference trainable params, test input size). The test size
-# comes from timm's default pretrained cfg: densenet121.ra_in1k evaluates at
-# 288 px (crop 0.95), the others (tv_in1k) at 224.
-VARIANTS = {
-    "densenet121": ("121", 7_978_856, 288),
-    "densenet161": ("161", 28_681_000, None),
-    "densenet169": ("169", 14_149_480, None),
-    "densenet201": ("201", 20_013_928, None),
-}
-
-for _name, (_variant, _params, _test_size) in VARIANTS.items():
+for _variant, _arch in VARIANTS.items():
     register_model(ModelSpec(
-        name=_name,
+        name=f"densenet{_variant}",
         family="densenet",
         builder=DenseNet,
         kwargs={"variant": _variant},
         paper=_PAPER,
-        reference=f"timm {_name}",
-        num_params=_params,
+        reference=f"timm densenet{_variant}",
+        num_params=_arch.num_params,
         input_size=224,
-        test_input_size=_test_size,
+        test_input_size=_arch.test_input_size,
         min_input_size=MIN_INPUT_SIZE,
         crop_pct=0.875,
         interpolation="bicubic",
-        feature_layers=FEATURE_LAYERS,
+        feature_info=FEATURE_INFO,
     ))

@@ -21,7 +21,7 @@ Matching the reference:
   ``forward_features`` and keras.applications do.
 
 Defaults that differ from ``timm.create_model`` (they change training only,
-never parameters or inference outputs): ``dropout`` is the per-variant rate
+never parameters or inference outputs): ``drop_rate`` is the per-variant rate
 of the paper (0.2 for B0/B1, 0.3 B2/B3, 0.4 B4/B5, 0.5 B6/B7) and
 ``drop_path_rate`` is 0.2, the values timm's model definitions note "for
 train"; ``timm.create_model`` itself defaults both to 0.
@@ -39,9 +39,10 @@ from typing import Iterator, NamedTuple
 
 import keras
 
+from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, depthwise_separable, inverted_residual, make_divisible
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 32  # total stride
 
@@ -104,13 +105,12 @@ def _scaled_blocks(stages, stem_channels: int, width_multiplier: float, depth_mu
             index += 1
 
 
-def feature_layers(stages, stem_channels: int, width_multiplier: float = 1.0,
-                   depth_multiplier: float = 1.0) -> tuple:
-    """``((stride, layer), ...)``: the last block output at strides 4, 8, 16 and 32."""
+def feature_info(stages, stem_channels: int, width_multiplier: float = 1.0, depth_multiplier: float = 1.0) -> tuple:
+    """The last block output at strides 4, 8, 16 and 32."""
     last = {}
     for block in _scaled_blocks(stages, stem_channels, width_multiplier, depth_multiplier):
         last[block.total_stride] = block.output_layer
-    return tuple((stride, last[stride]) for stride in (4, 8, 16, 32))
+    return tuple(FeatureInfo(stride=stride, layer=last[stride]) for stride in (4, 8, 16, 32))
 
 
 def _stages(x, stages, *, width_multiplier: float, depth_multiplier: float, act: str, norm: NormConfig,
@@ -134,69 +134,47 @@ def _stages(x, stages, *, width_multiplier: float, depth_multiplier: float, act:
     return x
 
 
-def build_efficientnet_model(
-    *,
-    name: str,
-    stages,
-    stem_channels: int,
-    head_channels: int,
-    act: str,
-    width_multiplier: float = 1.0,
-    depth_multiplier: float = 1.0,
-    default_size: int = 224,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-) -> keras.Model:
+def build_efficientnet_model(args: CommonArgs, *, stages, stem_channels: int, head_channels: int, act: str,
+                             width_multiplier: float = 1.0, depth_multiplier: float = 1.0, bn_momentum: float = 0.9,
+                             bn_epsilon: float = 1e-5) -> keras.Model:
     """timm's generic ``EfficientNet`` network, which MobileNetV1 / V2 also use.
 
     Stem conv 3x3/2 + BN + act -> scaled stages -> [head conv 1x1 + BN + act]
     -> global pool -> dropout -> classifier.
 
     Args:
-        name: Model name.
+        args: The parsed common arguments (`tfzoo.models._builder.CommonArgs`).
         stages: Sequence of `Stage` rows.
         stem_channels: Stem width, already scaled.
         head_channels: Width of the 1x1 head conv, already scaled; 0 for none (MobileNetV1).
         act: Activation of the stem, blocks, SE reduction and head.
         width_multiplier: Channel multiplier of the blocks.
         depth_multiplier: Repeat multiplier of the stages (rounded up).
-        default_size: Input side when `input_shape` is None.
-        include_top, weights, input_shape, pooling, num_classes, classifier_activation, dropout,
-        drop_path_rate, bn_momentum, bn_epsilon: As in `EfficientNet`.
+        bn_momentum, bn_epsilon: BatchNorm settings.
     """
     if width_multiplier <= 0 or depth_multiplier <= 0:
-        raise ValueError(f"{name}: width and depth multipliers must be positive, "
+        raise UsageError(f"{args.name}: width and depth multipliers must be positive, "
                          f"got {width_multiplier} and {depth_multiplier}")
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (default_size, default_size, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = conv_norm_act(inputs, stem_channels, 3, strides=2, act=act, norm=norm, conv_name="conv_stem", norm_name="bn1")
     x = _stages(x, stages, width_multiplier=width_multiplier, depth_multiplier=depth_multiplier, act=act, norm=norm,
-                drop_path_rate=drop_path_rate)
+                drop_path_rate=args.drop_path_rate)
     if head_channels:
         x = conv_norm_act(x, head_channels, 1, act=act, norm=norm, conv_name="conv_head", norm_name="bn2")
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights)
+    return args.finish(inputs, x)
 
 
 # timm's ``_gen_efficientnet`` arch_def (the B0 baseline of the paper's Table 1).
 STAGES = (
-    Stage("ds", 1, 3, 1, 1, 16, 0.25),
-    Stage("ir", 2, 3, 2, 6, 24, 0.25),
-    Stage("ir", 2, 5, 2, 6, 40, 0.25),
-    Stage("ir", 3, 3, 2, 6, 80, 0.25),
-    Stage("ir", 3, 5, 1, 6, 112, 0.25),
-    Stage("ir", 4, 5, 2, 6, 192, 0.25),
-    Stage("ir", 1, 3, 1, 6, 320, 0.25),
+    Stage(kind="ds", repeats=1, kernel=3, stride=1, expansion=1, channels=16, se_ratio=0.25),
+    Stage(kind="ir", repeats=2, kernel=3, stride=2, expansion=6, channels=24, se_ratio=0.25),
+    Stage(kind="ir", repeats=2, kernel=5, stride=2, expansion=6, channels=40, se_ratio=0.25),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=80, se_ratio=0.25),
+    Stage(kind="ir", repeats=3, kernel=5, stride=1, expansion=6, channels=112, se_ratio=0.25),
+    Stage(kind="ir", repeats=4, kernel=5, stride=2, expansion=6, channels=192, se_ratio=0.25),
+    Stage(kind="ir", repeats=1, kernel=3, stride=1, expansion=6, channels=320, se_ratio=0.25),
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
@@ -207,7 +185,7 @@ class Variant(NamedTuple):
 
     width: float
     depth: float
-    dropout: float
+    drop_rate: float  # the paper's classifier dropout
     input_size: int
     test_input_size: int | None
     crop_pct: float
@@ -216,113 +194,52 @@ class Variant(NamedTuple):
     num_params: int  # timm, 1000 classes
 
 
-_IN, _HALF = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+_IN = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+_HALF = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 VARIANTS = {
-    "b0": Variant(1.0, 1.0, 0.2, 224, None, 0.875, *_IN, 5_288_548),
-    "b1": Variant(1.0, 1.1, 0.2, 240, 288, 0.9, *_HALF, 7_794_184),
-    "b2": Variant(1.1, 1.2, 0.3, 256, 288, 0.875, *_IN, 9_109_994),
-    "b3": Variant(1.2, 1.4, 0.3, 288, 320, 0.875, *_IN, 12_233_232),
-    "b4": Variant(1.4, 1.8, 0.4, 320, 384, 0.875, *_IN, 19_341_616),
-    "b5": Variant(1.6, 2.2, 0.4, 448, None, 1.0, *_IN, 30_389_784),
-    "b6": Variant(1.8, 2.6, 0.5, 528, None, 0.942, *_IN, 43_040_704),
-    "b7": Variant(2.0, 3.1, 0.5, 600, None, 0.949, *_IN, 66_347_960),
+    "b0": Variant(width=1.0, depth=1.0, drop_rate=0.2, input_size=224, test_input_size=None, crop_pct=0.875, **_IN,
+                  num_params=5_288_548),
+    "b1": Variant(width=1.0, depth=1.1, drop_rate=0.2, input_size=240, test_input_size=288, crop_pct=0.9, **_HALF,
+                  num_params=7_794_184),
+    "b2": Variant(width=1.1, depth=1.2, drop_rate=0.3, input_size=256, test_input_size=288, crop_pct=0.875, **_IN,
+                  num_params=9_109_994),
+    "b3": Variant(width=1.2, depth=1.4, drop_rate=0.3, input_size=288, test_input_size=320, crop_pct=0.875, **_IN,
+                  num_params=12_233_232),
+    "b4": Variant(width=1.4, depth=1.8, drop_rate=0.4, input_size=320, test_input_size=384, crop_pct=0.875, **_IN,
+                  num_params=19_341_616),
+    "b5": Variant(width=1.6, depth=2.2, drop_rate=0.4, input_size=448, test_input_size=None, crop_pct=1.0, **_IN,
+                  num_params=30_389_784),
+    "b6": Variant(width=1.8, depth=2.6, drop_rate=0.5, input_size=528, test_input_size=None, crop_pct=0.942, **_IN,
+                  num_params=43_040_704),
+    "b7": Variant(width=2.0, depth=3.1, drop_rate=0.5, input_size=600, test_input_size=None, crop_pct=0.949, **_IN,
+                  num_params=66_347_960),
 }
 
 
-def EfficientNet(
-    variant: str = "b0",
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float | None = None,
-    drop_path_rate: float = 0.2,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds EfficientNet-B0 ... B7.
-
-    Args:
-        variant: ``"b0"`` ... ``"b7"``.
-        include_top: Include the pooling and classifier (the head conv is always built).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default the variant's training resolution.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier; None for the variant's rate (0.2 ... 0.5).
-        drop_path_rate: Stochastic depth rate, rising linearly over the blocks to this value.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown EfficientNet variant {variant!r}; choose from {sorted(VARIANTS)}")
-    spec = VARIANTS[variant]
+@builder_doc("Builds EfficientNet-B0 ... B7.", variant=one_of(VARIANTS), extra=BN_ARGS,
+             input_size="the variant's training resolution", drop_rate="; None for the variant's (0.2 ... 0.5)",
+             drop_path=", rising linearly over the blocks to this value (default 0.2)",
+             defaults={"drop_rate": None, "drop_path_rate": 0.2})
+def EfficientNet(variant: str = "b0", *, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                 **common) -> keras.Model:
+    spec = resolve_variant(VARIANTS, variant, "efficientnet")
+    args = CommonArgs.parse(common, builder="EfficientNet", name=f"efficientnet_{variant}",
+                            input_size=spec.input_size, min_size=MIN_INPUT_SIZE, drop_rate=spec.drop_rate,
+                            drop_path_rate=0.2)
     return build_efficientnet_model(
-        name=name or f"efficientnet_{variant}",
-        stages=STAGES,
-        stem_channels=round_channels(STEM_CHANNELS, spec.width),
-        head_channels=round_channels(HEAD_CHANNELS, spec.width),
-        act="swish",
-        width_multiplier=spec.width,
-        depth_multiplier=spec.depth,
-        default_size=spec.input_size,
-        include_top=include_top,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=pooling,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        dropout=spec.dropout if dropout is None else dropout,
-        drop_path_rate=drop_path_rate,
-        bn_momentum=bn_momentum,
-        bn_epsilon=bn_epsilon,
-    )
+        args, stages=STAGES, stem_channels=round_channels(STEM_CHANNELS, spec.width),
+        head_channels=round_channels(HEAD_CHANNELS, spec.width), act="swish", width_multiplier=spec.width,
+        depth_multiplier=spec.depth, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
 
 
-def EfficientNetB0(**kwargs) -> keras.Model:
-    """EfficientNet-B0; see `EfficientNet` for the arguments."""
-    return EfficientNet("b0", **kwargs)
-
-
-def EfficientNetB1(**kwargs) -> keras.Model:
-    """EfficientNet-B1; see `EfficientNet` for the arguments."""
-    return EfficientNet("b1", **kwargs)
-
-
-def EfficientNetB2(**kwargs) -> keras.Model:
-    """EfficientNet-B2; see `EfficientNet` for the arguments."""
-    return EfficientNet("b2", **kwargs)
-
-
-def EfficientNetB3(**kwargs) -> keras.Model:
-    """EfficientNet-B3; see `EfficientNet` for the arguments."""
-    return EfficientNet("b3", **kwargs)
-
-
-def EfficientNetB4(**kwargs) -> keras.Model:
-    """EfficientNet-B4; see `EfficientNet` for the arguments."""
-    return EfficientNet("b4", **kwargs)
-
-
-def EfficientNetB5(**kwargs) -> keras.Model:
-    """EfficientNet-B5; see `EfficientNet` for the arguments."""
-    return EfficientNet("b5", **kwargs)
-
-
-def EfficientNetB6(**kwargs) -> keras.Model:
-    """EfficientNet-B6; see `EfficientNet` for the arguments."""
-    return EfficientNet("b6", **kwargs)
-
-
-def EfficientNetB7(**kwargs) -> keras.Model:
-    """EfficientNet-B7; see `EfficientNet` for the arguments."""
-    return EfficientNet("b7", **kwargs)
+EfficientNetB0 = variant_entry_point(EfficientNet, "b0", "EfficientNetB0", "EfficientNet-B0")
+EfficientNetB1 = variant_entry_point(EfficientNet, "b1", "EfficientNetB1", "EfficientNet-B1")
+EfficientNetB2 = variant_entry_point(EfficientNet, "b2", "EfficientNetB2", "EfficientNet-B2")
+EfficientNetB3 = variant_entry_point(EfficientNet, "b3", "EfficientNetB3", "EfficientNet-B3")
+EfficientNetB4 = variant_entry_point(EfficientNet, "b4", "EfficientNetB4", "EfficientNet-B4")
+EfficientNetB5 = variant_entry_point(EfficientNet, "b5", "EfficientNetB5", "EfficientNet-B5")
+EfficientNetB6 = variant_entry_point(EfficientNet, "b6", "EfficientNetB6", "EfficientNet-B6")
+EfficientNetB7 = variant_entry_point(EfficientNet, "b7", "EfficientNetB7", "EfficientNet-B7")
 
 
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan & Le 2019, arXiv 1905.11946)"
@@ -343,5 +260,5 @@ for _variant, _spec in VARIANTS.items():
         interpolation="bicubic",
         mean=_spec.mean,
         std=_spec.std,
-        feature_layers=feature_layers(STAGES, round_channels(STEM_CHANNELS, _spec.width), _spec.width, _spec.depth),
+        feature_info=feature_info(STAGES, round_channels(STEM_CHANNELS, _spec.width), _spec.width, _spec.depth),
     ))

@@ -43,8 +43,8 @@ import keras
 from tfzoo.layers import NormConfig, activation, norm_layer
 from tfzoo.layers.conv import conv_init
 from tfzoo.layers.padded_pooling import avg_pool2d, max_pool2d
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import CommonArgs, builder_doc
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 75
 SAME, VALID = "same", "valid"
@@ -171,43 +171,21 @@ MIXED = (
 )
 
 # Last layer at strides 4/8/16/32, as timm's feature_info.
-FEATURE_LAYERS = ((4, "Conv2d_4a_3x3_bn_act"), (8, "Mixed_5d_concat"), (16, "Mixed_6e_concat"),
-                  (32, "Mixed_7c_concat"))
+FEATURE_INFO = (FeatureInfo(stride=4, layer="Conv2d_4a_3x3_bn_act"), FeatureInfo(stride=8, layer="Mixed_5d_concat"),
+                FeatureInfo(stride=16, layer="Mixed_6e_concat"), FeatureInfo(stride=32, layer="Mixed_7c_concat"))
 
 
-def InceptionV3(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-3,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds Inception v3 (without the auxiliary classifier).
-
-    Args:
-        include_top: Include global pooling and the classifier.
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``, at least 75 px; default ``(299, 299, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (timm ``drop_rate``, default 0;
-            torchvision and the paper's training use 0.5).
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon (1e-3, as the reference).
-        name: Model name.
-    """
-    name = name or "inception_v3"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+@builder_doc("Builds Inception v3 (without the auxiliary classifier).", input_size=299, min_size=MIN_INPUT_SIZE,
+             drop_path=None, drop_rate="; default 0, torchvision and the paper's training use 0.5", extra="""\
+    bn_momentum: Keras BatchNorm momentum (0.9 is PyTorch's 0.1).
+    bn_epsilon: BatchNorm epsilon (1e-3, as the reference).
+""")
+def InceptionV3(*, bn_momentum: float = 0.9, bn_epsilon: float = 1e-3, **common) -> keras.Model:
+    args = CommonArgs.parse(common, builder="InceptionV3", name="inception_v3", input_size=299,
+                            min_size=MIN_INPUT_SIZE, drop_path_rate=None)
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (299, 299, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = inputs
     for module, filters, kernel, strides, padding in STEM:
         if filters is None:
@@ -216,9 +194,7 @@ def InceptionV3(
             x = _conv(x, filters, kernel, module, norm, strides, padding)
     for module, block, extra in MIXED:
         x = block(x, module, norm, **extra)
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights, classifier_name="fc")
+    return args.finish(inputs, x, classifier_name="fc")
 
 
 register_model(ModelSpec(
@@ -235,5 +211,5 @@ register_model(ModelSpec(
     interpolation="bicubic",
     mean=(0.5, 0.5, 0.5),
     std=(0.5, 0.5, 0.5),
-    feature_layers=FEATURE_LAYERS,
+    feature_info=FEATURE_INFO,
 ))

@@ -23,7 +23,7 @@ Matching the reference:
   (1792 for ``mobilenet_v2_140``).
 
 Defaults that differ from ``timm.create_model`` (training only; parameters
-and inference outputs are unaffected): MobileNetV2's ``dropout`` is 0.2, as
+and inference outputs are unaffected): MobileNetV2's ``drop_rate`` is 0.2, as
 in the TF-slim reference training and torchvision; timm defaults it to 0.
 MobileNetV1 keeps timm's 0: the paper trains it with little regularization.
 Input sizes, crop fractions and normalization come from timm's default
@@ -37,27 +37,31 @@ Layer names mirror timm's module paths (``blocks_3_2_conv_dw`` is
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import keras
 
-from tfzoo.models.efficientnet import MIN_INPUT_SIZE, Stage, build_efficientnet_model, feature_layers, round_channels
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc
+from tfzoo.models.efficientnet import MIN_INPUT_SIZE, Stage, build_efficientnet_model, feature_info, round_channels
+from tfzoo.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, register_model
 
 # timm's arch_def strings for each family, spelled out.
 V1_STAGES = (
-    Stage("dsa", 1, 3, 1, 1, 64),
-    Stage("dsa", 2, 3, 2, 1, 128),
-    Stage("dsa", 2, 3, 2, 1, 256),
-    Stage("dsa", 6, 3, 2, 1, 512),
-    Stage("dsa", 2, 3, 2, 1, 1024),
+    Stage(kind="dsa", repeats=1, kernel=3, stride=1, expansion=1, channels=64),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=128),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=256),
+    Stage(kind="dsa", repeats=6, kernel=3, stride=2, expansion=1, channels=512),
+    Stage(kind="dsa", repeats=2, kernel=3, stride=2, expansion=1, channels=1024),
 )
 V2_STAGES = (
-    Stage("ds", 1, 3, 1, 1, 16),
-    Stage("ir", 2, 3, 2, 6, 24),
-    Stage("ir", 3, 3, 2, 6, 32),
-    Stage("ir", 4, 3, 2, 6, 64),
-    Stage("ir", 3, 3, 1, 6, 96),
-    Stage("ir", 3, 3, 2, 6, 160),
-    Stage("ir", 1, 3, 1, 6, 320),
+    Stage(kind="ds", repeats=1, kernel=3, stride=1, expansion=1, channels=16),
+    Stage(kind="ir", repeats=2, kernel=3, stride=2, expansion=6, channels=24),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=32),
+    Stage(kind="ir", repeats=4, kernel=3, stride=2, expansion=6, channels=64),
+    Stage(kind="ir", repeats=3, kernel=3, stride=1, expansion=6, channels=96),
+    Stage(kind="ir", repeats=3, kernel=3, stride=2, expansion=6, channels=160),
+    Stage(kind="ir", repeats=1, kernel=3, stride=1, expansion=6, channels=320),
 )
 STEM_CHANNELS = 32
 V2_HEAD_CHANNELS = 1280
@@ -67,106 +71,36 @@ def _v2_head_channels(width_multiplier: float) -> int:
     return max(V2_HEAD_CHANNELS, round_channels(V2_HEAD_CHANNELS, width_multiplier))
 
 
-def MobileNetV1(
-    width_multiplier: float = 1.0,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds MobileNetV1 (timm's ``mobilenetv1_*``: no head conv).
-
-    The blocks have no residual connections, so there is no stochastic depth.
-
-    Args:
-        width_multiplier: Channel multiplier of the stem and every block (the paper's alpha).
-        include_top: Include the pooling and classifier.
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    return build_efficientnet_model(
-        name=name or f"mobilenet_v1_{round(width_multiplier * 100):03d}",
-        stages=V1_STAGES,
-        stem_channels=round_channels(STEM_CHANNELS, width_multiplier),
-        head_channels=0,
-        act="relu6",
-        width_multiplier=width_multiplier,
-        include_top=include_top,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=pooling,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        bn_momentum=bn_momentum,
-        bn_epsilon=bn_epsilon,
-    )
+_WIDTH = """\
+    width_multiplier: Channel multiplier of the stem and every block (the paper's alpha){head}.
+"""
 
 
-def MobileNetV2(
-    width_multiplier: float = 1.0,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.2,
-    drop_path_rate: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds MobileNetV2.
+@builder_doc("Builds MobileNetV1 (timm's ``mobilenetv1_*``: no head conv).", extra=_WIDTH.format(head="") + BN_ARGS,
+             drop_path=None)
+def MobileNetV1(width_multiplier: float = 1.0, *, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                **common) -> keras.Model:
+    # The blocks have no residual connections, so there is no stochastic depth.
+    args = CommonArgs.parse(common, builder="MobileNetV1", name=f"mobilenet_v1_{round(width_multiplier * 100):03d}",
+                            input_size=224, min_size=MIN_INPUT_SIZE, drop_path_rate=None)
+    return build_efficientnet_model(args, stages=V1_STAGES, head_channels=0,
+                                    stem_channels=round_channels(STEM_CHANNELS, width_multiplier), act="relu6",
+                                    width_multiplier=width_multiplier, bn_momentum=bn_momentum,
+                                    bn_epsilon=bn_epsilon)
 
-    Args:
-        width_multiplier: Channel multiplier of the stem and every block; the
-            head conv is ``max(1280, 1280 * width)`` rounded to a multiple of 8.
-        include_top: Include the pooling and classifier (the head conv is always built).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier.
-        drop_path_rate: Stochastic depth rate, rising linearly over the blocks to this value.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    return build_efficientnet_model(
-        name=name or f"mobilenet_v2_{round(width_multiplier * 100):03d}",
-        stages=V2_STAGES,
-        stem_channels=round_channels(STEM_CHANNELS, width_multiplier),
-        head_channels=_v2_head_channels(width_multiplier),
-        act="relu6",
-        width_multiplier=width_multiplier,
-        include_top=include_top,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=pooling,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        drop_path_rate=drop_path_rate,
-        bn_momentum=bn_momentum,
-        bn_epsilon=bn_epsilon,
-    )
+
+@builder_doc("Builds MobileNetV2.", extra=_WIDTH.format(head="; the head conv is ``max(1280, 1280 * width)``"
+                                                        " rounded to a multiple of 8") + BN_ARGS,
+             drop_rate=" (default 0.2)", drop_path=", rising linearly over the blocks to this value",
+             defaults={"drop_rate": 0.2})
+def MobileNetV2(width_multiplier: float = 1.0, *, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                **common) -> keras.Model:
+    args = CommonArgs.parse(common, builder="MobileNetV2", name=f"mobilenet_v2_{round(width_multiplier * 100):03d}",
+                            input_size=224, min_size=MIN_INPUT_SIZE, drop_rate=0.2)
+    return build_efficientnet_model(args, stages=V2_STAGES, head_channels=_v2_head_channels(width_multiplier),
+                                    stem_channels=round_channels(STEM_CHANNELS, width_multiplier), act="relu6",
+                                    width_multiplier=width_multiplier, bn_momentum=bn_momentum,
+                                    bn_epsilon=bn_epsilon)
 
 
 _V1_PAPER = "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications " \
@@ -174,24 +108,44 @@ _V1_PAPER = "MobileNets: Efficient Convolutional Neural Networks for Mobile Visi
 _V2_PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al. 2018, arXiv 1801.04381)"
 _HALF = (0.5, 0.5, 0.5)
 
-# name: (family, builder, stages, width, reference trainable params, extra ModelSpec fields)
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One registered MobileNetV1 / V2 and timm's default pretrained config of it."""
+
+    family: str
+    builder: Callable
+    stages: tuple
+    width: float
+    num_params: int  # timm trainable parameters, 1000 classes
+    paper: str
+    test_input_size: int | None = None
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+
 VARIANTS = {
-    "mobilenet_v1_100": ("mobilenet_v1", MobileNetV1, V1_STAGES, 1.0, 4_231_976,
-                         dict(paper=_V1_PAPER, test_input_size=256, mean=_HALF, std=_HALF)),
-    "mobilenet_v2_100": ("mobilenet_v2", MobileNetV2, V2_STAGES, 1.0, 3_504_872, dict(paper=_V2_PAPER)),
-    "mobilenet_v2_140": ("mobilenet_v2", MobileNetV2, V2_STAGES, 1.4, 6_108_776, dict(paper=_V2_PAPER)),
+    "mobilenet_v1_100": Variant(family="mobilenet_v1", builder=MobileNetV1, stages=V1_STAGES, width=1.0,
+                                num_params=4_231_976, paper=_V1_PAPER, test_input_size=256, mean=_HALF, std=_HALF),
+    "mobilenet_v2_100": Variant(family="mobilenet_v2", builder=MobileNetV2, stages=V2_STAGES, width=1.0,
+                                num_params=3_504_872, paper=_V2_PAPER),
+    "mobilenet_v2_140": Variant(family="mobilenet_v2", builder=MobileNetV2, stages=V2_STAGES, width=1.4,
+                                num_params=6_108_776, paper=_V2_PAPER),
 }
 
-for _name, (_family, _builder, _stages, _width, _params, _extra) in VARIANTS.items():
+for _name, _v in VARIANTS.items():
     register_model(ModelSpec(
         name=_name,
-        family=_family,
-        builder=_builder,
-        kwargs={"width_multiplier": _width},
+        family=_v.family,
+        builder=_v.builder,
+        kwargs={"width_multiplier": _v.width},
+        paper=_v.paper,
         reference=f"timm {_name.replace('_v', 'v')}",  # mobilenet_v2_100 -> mobilenetv2_100
-        num_params=_params,
+        num_params=_v.num_params,
+        test_input_size=_v.test_input_size,
         min_input_size=MIN_INPUT_SIZE,
         interpolation="bicubic",
-        feature_layers=feature_layers(_stages, round_channels(STEM_CHANNELS, _width), _width),
-        **_extra,
+        mean=_v.mean,
+        std=_v.std,
+        feature_info=feature_info(_v.stages, round_channels(STEM_CHANNELS, _v.width), _v.width),
     ))

@@ -22,15 +22,17 @@ Layer names mirror timm's module paths (``blocks_3_1_conv_dw`` is
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import keras
 
-from tfzoo.layers import (NormConfig, activation, classifier, conv_norm_act, depthwise_separable, global_pool,
-                          inverted_residual, make_divisible)
+from tfzoo.errors import UsageError
+from tfzoo.layers import (NormConfig, activation, conv_norm_act, depthwise_separable, global_pool, inverted_residual,
+                          make_divisible)
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import check_head_args, image_input, load_weights
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
 class Block(NamedTuple):
@@ -48,33 +50,50 @@ class Block(NamedTuple):
 
 RE, HS = "relu", "hard_swish"
 
-# Stages of blocks; each inner list is one stage (timm's ``blocks.<stage>``).
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Arch:
+    """One MobileNetV3 size."""
+
+    stages: tuple  # stages of `Block` rows; each is one stage (timm's ``blocks.<stage>``)
+    num_features: int  # width of the efficient head's 1x1 conv
+    feature_info: tuple  # `FeatureInfo` at strides 4, 8, 16, 32 (timm's feature_info)
+
+
+def _features(*layers) -> tuple:
+    return tuple(FeatureInfo(stride=4 * 2 ** i, layer=layer) for i, layer in enumerate(layers))
+
+
 ARCHITECTURES = {
-    "large": dict(
-        stages=[
-            [Block("ds", 1, 3, 1, 1, 16, 0, RE)],
-            [Block("ir", 1, 3, 2, 4, 24, 0, RE), Block("ir", 1, 3, 1, 3, 24, 0, RE)],
-            [Block("ir", 3, 5, 2, 3, 40, 0.25, RE)],
-            [Block("ir", 1, 3, 2, 6, 80, 0, HS), Block("ir", 1, 3, 1, 2.5, 80, 0, HS),
-             Block("ir", 2, 3, 1, 2.3, 80, 0, HS)],
-            [Block("ir", 2, 3, 1, 6, 112, 0.25, HS)],
-            [Block("ir", 3, 5, 2, 6, 160, 0.25, HS)],
-            [Block("cn", 1, 1, 1, 1, 960, 0, HS)],
-        ],
+    "large": Arch(
+        stages=(
+            [Block(kind="ds", repeats=1, kernel=3, stride=1, expansion=1, channels=16, se_ratio=0, act=RE)],
+            [Block(kind="ir", repeats=1, kernel=3, stride=2, expansion=4, channels=24, se_ratio=0, act=RE),
+             Block(kind="ir", repeats=1, kernel=3, stride=1, expansion=3, channels=24, se_ratio=0, act=RE)],
+            [Block(kind="ir", repeats=3, kernel=5, stride=2, expansion=3, channels=40, se_ratio=0.25, act=RE)],
+            [Block(kind="ir", repeats=1, kernel=3, stride=2, expansion=6, channels=80, se_ratio=0, act=HS),
+             Block(kind="ir", repeats=1, kernel=3, stride=1, expansion=2.5, channels=80, se_ratio=0, act=HS),
+             Block(kind="ir", repeats=2, kernel=3, stride=1, expansion=2.3, channels=80, se_ratio=0, act=HS)],
+            [Block(kind="ir", repeats=2, kernel=3, stride=1, expansion=6, channels=112, se_ratio=0.25, act=HS)],
+            [Block(kind="ir", repeats=3, kernel=5, stride=2, expansion=6, channels=160, se_ratio=0.25, act=HS)],
+            [Block(kind="cn", repeats=1, kernel=1, stride=1, expansion=1, channels=960, se_ratio=0, act=HS)],
+        ),
         num_features=1280,
-        features=((4, "blocks_1_1_add"), (8, "blocks_2_2_add"), (16, "blocks_4_1_add"), (32, "blocks_6_0_bn1_act")),
+        feature_info=_features("blocks_1_1_add", "blocks_2_2_add", "blocks_4_1_add", "blocks_6_0_bn1_act"),
     ),
-    "small": dict(
-        stages=[
-            [Block("ds", 1, 3, 2, 1, 16, 0.25, RE)],
-            [Block("ir", 1, 3, 2, 4.5, 24, 0, RE), Block("ir", 1, 3, 1, 3.67, 24, 0, RE)],
-            [Block("ir", 1, 5, 2, 4, 40, 0.25, HS), Block("ir", 2, 5, 1, 6, 40, 0.25, HS)],
-            [Block("ir", 2, 5, 1, 3, 48, 0.25, HS)],
-            [Block("ir", 3, 5, 2, 6, 96, 0.25, HS)],
-            [Block("cn", 1, 1, 1, 1, 576, 0, HS)],
-        ],
+    "small": Arch(
+        stages=(
+            [Block(kind="ds", repeats=1, kernel=3, stride=2, expansion=1, channels=16, se_ratio=0.25, act=RE)],
+            [Block(kind="ir", repeats=1, kernel=3, stride=2, expansion=4.5, channels=24, se_ratio=0, act=RE),
+             Block(kind="ir", repeats=1, kernel=3, stride=1, expansion=3.67, channels=24, se_ratio=0, act=RE)],
+            [Block(kind="ir", repeats=1, kernel=5, stride=2, expansion=4, channels=40, se_ratio=0.25, act=HS),
+             Block(kind="ir", repeats=2, kernel=5, stride=1, expansion=6, channels=40, se_ratio=0.25, act=HS)],
+            [Block(kind="ir", repeats=2, kernel=5, stride=1, expansion=3, channels=48, se_ratio=0.25, act=HS)],
+            [Block(kind="ir", repeats=3, kernel=5, stride=2, expansion=6, channels=96, se_ratio=0.25, act=HS)],
+            [Block(kind="cn", repeats=1, kernel=1, stride=1, expansion=1, channels=576, se_ratio=0, act=HS)],
+        ),
         num_features=1024,
-        features=((4, "blocks_0_0_bn2"), (8, "blocks_1_1_add"), (16, "blocks_3_1_add"), (32, "blocks_5_0_bn1_act")),
+        feature_info=_features("blocks_0_0_bn2", "blocks_1_1_add", "blocks_3_1_add", "blocks_5_0_bn1_act"),
     ),
 }
 
@@ -113,97 +132,75 @@ def _blocks(x, stages, width_multiplier: float, norm: NormConfig, drop_path_rate
     return x
 
 
-def MobileNetV3(
-    variant: str = "large",
-    *,
-    width_multiplier: float = 1.0,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.2,
-    drop_path_rate: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds MobileNetV3 Large or Small.
-
-    Args:
-        variant: ``"large"`` or ``"small"``.
-        width_multiplier: Channel multiplier (timm's ``channel_multiplier``), e.g. 0.75.
-        include_top: Include the efficient head and classifier.
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (0.2 in the paper).
-        drop_path_rate: Stochastic depth rate, rising linearly over the blocks.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if variant not in ARCHITECTURES:
-        raise ValueError(f"unknown MobileNetV3 variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
-    name = name or f"mobilenet_v3_{variant}"
+@builder_doc("Builds MobileNetV3 Large or Small.", variant=one_of(ARCHITECTURES),
+             extra="    width_multiplier: Channel multiplier (timm's ``channel_multiplier``), e.g. 0.75.\n" + BN_ARGS,
+             drop_rate=" (default 0.2, the paper's)", drop_path=", rising linearly over the blocks",
+             defaults={"drop_rate": 0.2})
+def MobileNetV3(variant: str = "large", *, width_multiplier: float = 1.0, bn_momentum: float = 0.9,
+                bn_epsilon: float = 1e-5, **common) -> keras.Model:
+    arch = resolve_variant(ARCHITECTURES, variant, "mobilenet_v3")
+    args = CommonArgs.parse(common, builder="MobileNetV3", name=f"mobilenet_v3_{variant}", input_size=224,
+                            min_size=MIN_INPUT_SIZE, drop_rate=0.2)
     if width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be positive, got {width_multiplier}")
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
-    arch = ARCHITECTURES[variant]
+        raise UsageError(f"{args.name}: width_multiplier must be positive, got {width_multiplier}")
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     stem = STEM_CHANNELS if width_multiplier < 0.75 else make_divisible(STEM_CHANNELS * width_multiplier)
     x = conv_norm_act(inputs, stem, 3, strides=2, act=HS, norm=norm, conv_name="conv_stem", norm_name="bn1")
-    x = _blocks(x, arch["stages"], width_multiplier, norm, drop_path_rate)
-
-    if include_top:
+    x = _blocks(x, arch.stages, width_multiplier, norm, args.drop_path_rate)
+    if args.include_top:  # the efficient head pools first, then a 1x1 conv with bias
         x = global_pool(x, "avg", keepdims=True)
-        x = WholeMapConv2D(arch["num_features"], 1, use_bias=True, name="conv_head")(x)
+        x = WholeMapConv2D(arch.num_features, 1, use_bias=True, name="conv_head")(x)
         x = activation(HS, "act2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
-        x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation)
-    else:
-        x = global_pool(x, pooling)
-    model = keras.Model(inputs, x, name=name)
-    return load_weights(model, weights)
+    return args.finish(inputs, x, head_pooling=None)
 
 
-def MobileNetV3Large(**kwargs) -> keras.Model:
-    """MobileNetV3-Large; see `MobileNetV3` for the arguments."""
-    return MobileNetV3("large", **kwargs)
-
-
-def MobileNetV3Small(**kwargs) -> keras.Model:
-    """MobileNetV3-Small; see `MobileNetV3` for the arguments."""
-    return MobileNetV3("small", **kwargs)
+MobileNetV3Large = variant_entry_point(MobileNetV3, "large", "MobileNetV3Large", "MobileNetV3-Large")
+MobileNetV3Small = variant_entry_point(MobileNetV3, "small", "MobileNetV3Small", "MobileNetV3-Small")
 
 
 _PAPER = "Searching for MobileNetV3 (Howard et al. 2019, arXiv 1905.02244)"
 
-# name: (variant, width multiplier, reference trainable params, eval interpolation, aliases, reference name)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One registered MobileNetV3 and timm's default pretrained config of it."""
+
+    variant: str  # "large" or "small"
+    width: float
+    num_params: int  # timm trainable parameters, 1000 classes
+    reference: str
+    interpolation: str = "bilinear"
+    aliases: tuple = ()
+
+
 VARIANTS = {
-    "mobilenet_v3_large": ("large", 1.0, 5_483_032, "bicubic", ("mobilenet_v3",), "timm mobilenetv3_large_100"),
-    "mobilenet_v3_large_075": ("large", 0.75, 3_993_528, "bilinear", (), "timm mobilenetv3_large_075"),
-    "mobilenet_v3_small": ("small", 1.0, 2_542_856, "bilinear", (), "timm mobilenetv3_small_100"),
-    "mobilenet_v3_small_075": ("small", 0.75, 2_041_872, "bilinear", (), "timm mobilenetv3_small_075"),
-    "mobilenet_v3_small_050": ("small", 0.5, 1_593_224, "bilinear", (), "timm mobilenetv3_small_050"),
+    "mobilenet_v3_large": Variant(variant="large", width=1.0, num_params=5_483_032, interpolation="bicubic",
+                                  aliases=("mobilenet_v3",), reference="timm mobilenetv3_large_100"),
+    "mobilenet_v3_large_075": Variant(variant="large", width=0.75, num_params=3_993_528,
+                                      reference="timm mobilenetv3_large_075"),
+    "mobilenet_v3_small": Variant(variant="small", width=1.0, num_params=2_542_856,
+                                  reference="timm mobilenetv3_small_100"),
+    "mobilenet_v3_small_075": Variant(variant="small", width=0.75, num_params=2_041_872,
+                                      reference="timm mobilenetv3_small_075"),
+    "mobilenet_v3_small_050": Variant(variant="small", width=0.5, num_params=1_593_224,
+                                      reference="timm mobilenetv3_small_050"),
 }
 
-for _name, (_variant, _width, _params, _interp, _aliases, _ref) in VARIANTS.items():
+for _name, _v in VARIANTS.items():
     register_model(ModelSpec(
         name=_name,
         family="mobilenet_v3",
         builder=MobileNetV3,
-        kwargs={"variant": _variant, "width_multiplier": _width},
+        kwargs={"variant": _v.variant, "width_multiplier": _v.width},
         paper=_PAPER,
-        reference=_ref,
-        num_params=_params,
+        reference=_v.reference,
+        num_params=_v.num_params,
         min_input_size=MIN_INPUT_SIZE,
-        interpolation=_interp,
-        aliases=_aliases,
-        feature_layers=ARCHITECTURES[_variant]["features"],
+        interpolation=_v.interpolation,
+        aliases=_v.aliases,
+        feature_info=ARCHITECTURES[_v.variant].feature_info,
     ))

@@ -30,7 +30,7 @@ doubled, widths 256/512/1536/1536 with depths N * (1, 2, 6, 3), a learnable
 ``skipinit_gain`` initialised to 0 on every residual branch, a 1x1 final conv
 to 3072 (2 x 1536) channels and GELU. Convolutions pad TF-style ("same", the
 bottom/right gets the extra pixel), as the JAX reference and timm's
-``ScaledStdConv2dSame`` do. Dropout before the classifier is 0.2, 0.3, 0.4,
+``ScaledStdConv2dSame`` do. Dropout before the classifier (``drop_rate``) is 0.2, 0.3, 0.4,
 0.4, 0.5, 0.5, 0.5 for F0-F6 (the builder's default); train / test sizes
 (F0 192/256 ... F6 448/576) are in `tfzoo.model_info`.
 
@@ -62,6 +62,7 @@ Layer names mirror timm's module paths: ``stem_conv1``,
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -74,8 +75,8 @@ from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, Scale
 from tfzoo.layers.padded_pooling import max_pool2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
 from tfzoo.layers.ws_conv import ScaledWSConv2D
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import CommonArgs, builder_doc, one_of, resolve_variant
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 MIN_INPUT_SIZE = 32
 
@@ -104,7 +105,7 @@ class NFArch(NamedTuple):
     gamma_in_act: bool = True  # False: timm NF-ResNet folds gamma into the convs
     same_padding: bool = False  # TF "same" padding (ported JAX weights) vs PyTorch symmetric
     skipinit: bool = False  # learnable scalar skip gain (init 0) instead of a zero conv gain
-    dropout: float = 0.0
+    drop_rate: float = 0.0  # default classifier dropout
     alpha: float = 0.2
     se_gain: float = 2.0
 
@@ -114,18 +115,18 @@ def _nf_resnet(depths) -> NFArch:
                   bottle_ratio=0.25, act="relu", gamma_in_act=False)
 
 
-def _dm_nfnet(multiplier: int, dropout: float) -> NFArch:
+def _dm_nfnet(multiplier: int, drop_rate: float) -> NFArch:
     return NFArch(depths=tuple(multiplier * d for d in (1, 2, 6, 3)), channels=(256, 512, 1536, 1536),
                   stem="deep_quad", stem_channels=128, bottle_ratio=0.5, act="gelu", group_size=128,
                   extra_conv=True, se_ratio=0.5, num_features=3072, same_padding=True, skipinit=True,
-                  dropout=dropout)
+                  drop_rate=drop_rate)
 
 
 ARCHITECTURES = {
     "nf_resnet26": _nf_resnet((2, 2, 2, 2)),
     "nf_resnet50": _nf_resnet((3, 4, 6, 3)),
     "nf_resnet101": _nf_resnet((3, 4, 23, 3)),
-    **{f"dm_nfnet_f{i}": _dm_nfnet(i + 1, dropout) for i, dropout in enumerate((0.2, 0.3, 0.4, 0.4, 0.5, 0.5, 0.5))},
+    **{f"dm_nfnet_f{i}": _dm_nfnet(i + 1, rate) for i, rate in enumerate((0.2, 0.3, 0.4, 0.4, 0.5, 0.5, 0.5))},
 }
 
 
@@ -215,58 +216,36 @@ def nf_block(x, ctx: _Context, out_channels: int, *, name: str, strides: int, be
     return NFResidual(alpha=arch.alpha, skipinit=arch.skipinit, name=name)([y, shortcut])
 
 
-def feature_layers(arch: NFArch) -> tuple:
-    """``(stride, layer)``: each stage's last block (strides 4, 8, 16), then the final activation (32)."""
-    stage_ends = tuple((4 * 2 ** i, f"stages_{i}_{n - 1}") for i, n in enumerate(arch.depths))
-    return stage_ends[:3] + ((32, "final_act"),)
+def feature_info(arch: NFArch) -> tuple:
+    """Each stage's last block (strides 4, 8, 16), then the final activation (stride 32)."""
+    stage_ends = tuple(FeatureInfo(stride=4 * 2 ** i, layer=f"stages_{i}_{n - 1}") for i, n in enumerate(arch.depths))
+    return stage_ends[:3] + (FeatureInfo(stride=32, layer="final_act"),)
 
 
-def build_nfnet(
-    arch_name: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float | None = None,
-    drop_path_rate: float = 0.0,
-    depths: tuple | None = None,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds an NF-ResNet or NFNet from the `ARCHITECTURES` table.
+# Each entry point's variants: variant -> registered name (the `ARCHITECTURES` key).
+FAMILY_TABLES = {
+    "nfnet": {name[len("dm_nfnet_"):]: name for name in ARCHITECTURES if name.startswith("dm_nfnet_")},
+    "nf_resnet": {name[len("nf_resnet"):]: name for name in ARCHITECTURES if name.startswith("nf_resnet")},
+}
 
-    Args:
-        arch_name: A key of `ARCHITECTURES`, e.g. ``"dm_nfnet_f0"``.
-        include_top: Include global average pooling and the classifier (``head_fc``).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, or None for logits.
-        dropout: Dropout before the classifier; None takes the variant's (F0 0.2 ... F6 0.5, NF-ResNet 0).
-        drop_path_rate: Stochastic depth rate, reached by the last block.
-        depths: Blocks per stage, replacing the table's (the tests count the largest
-            variants' parameters from a shallow build, see tests/models/test_nfnet.py).
-        name: Model name.
-    """
-    if arch_name not in ARCHITECTURES:
-        raise ValueError(f"unknown NFNet architecture {arch_name!r}; choose from {sorted(ARCHITECTURES)}")
+
+def _build(family: str, variant: str, depths, common) -> keras.Model:
+    """The one body behind `NFNet` and `NFResNet`."""
+    arch_name = resolve_variant(FAMILY_TABLES[family], variant, family)
     arch = ARCHITECTURES[arch_name]
     if depths is not None:
         arch = arch._replace(depths=tuple(int(d) for d in depths))
-    name = name or arch_name
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+    args = CommonArgs.parse(common, builder=family, name=arch_name, input_size=224, min_size=MIN_INPUT_SIZE,
+                            drop_rate=arch.drop_rate)
     ctx = _Context(arch, NF_GAMMAS[arch.act])
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = _stem(inputs, ctx)
     total, index, expected_var = sum(arch.depths), 0, 1.0
     for stage, depth in enumerate(arch.depths):
         for block in range(depth):
             x = nf_block(x, ctx, arch.channels[stage], strides=2 if stage > 0 and block == 0 else 1,
-                         beta=expected_var ** -0.5, drop_path_rate=drop_path_rate * index / total,
+                         beta=expected_var ** -0.5, drop_path_rate=args.drop_path_rate * index / total,
                          name=f"stages_{stage}_{block}")
             if block == 0:
                 expected_var = 1.0  # a transition block's output variance restarts from its shortcut's
@@ -275,21 +254,28 @@ def build_nfnet(
     if arch.num_features:
         x = _conv(x, ctx, arch.num_features, 1, name="final_conv")
     x = _act(x, ctx, "final_act")
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes,
-                        dropout=arch.dropout if dropout is None else dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights,
-                        classifier_name="head_fc", pool_name="head_global_pool")
+    return args.finish(inputs, x, classifier_name="head_fc", pool_name="head_global_pool")
 
 
-def NFNet(variant: str = "f0", **kwargs) -> keras.Model:
-    """NFNet-F0 ... F6 (``variant="f0"``), DeepMind's ``dm_nfnet_*``; see `build_nfnet` for the arguments."""
-    return build_nfnet(f"dm_nfnet_{variant}", **kwargs)
+_DEPTHS = """\
+    depths: Blocks per stage, replacing the table's (the tests count the largest
+        variants' parameters from a shallow build, see tests/models/test_nfnet.py).
+"""
+_DROP_PATH = ", reached by the last block"
 
 
-def NFResNet(variant: str = "50", **kwargs) -> keras.Model:
-    """NF-ResNet-26/50/101 (``variant="50"``); see `build_nfnet` for the arguments."""
-    return build_nfnet(f"nf_resnet{variant}", **kwargs)
+@builder_doc("Builds NFNet-F0 ... F6 (DeepMind's ``dm_nfnet_*``).",
+             variant=one_of(FAMILY_TABLES["nfnet"]),
+             drop_rate="; None for the variant's (F0 0.2 ... F6 0.5)", drop_path=_DROP_PATH, extra=_DEPTHS,
+             defaults={"drop_rate": None})
+def NFNet(variant: str = "f0", *, depths: tuple | None = None, **common) -> keras.Model:
+    return _build("nfnet", variant, depths, common)
+
+
+@builder_doc("Builds NF-ResNet-26/50/101 (timm's ``nf_resnet*``).",
+             variant=one_of(FAMILY_TABLES["nf_resnet"]), drop_path=_DROP_PATH, extra=_DEPTHS)
+def NFResNet(variant: str = "50", *, depths: tuple | None = None, **common) -> keras.Model:
+    return _build("nf_resnet", variant, depths, common)
 
 
 _PAPERS = {
@@ -299,42 +285,53 @@ _PAPERS = {
              "arXiv 2102.06171)",
 }
 
-# name: (kind, timm trainable params, train size, test size, crop_pct), from timm's default
-# pretrained tag of each name (dm_nfnet_*.dm_in1k, nf_resnet50.ra2_in1k); the F-series sizes are the paper's.
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """timm's figures for one registered name (dm_nfnet_*.dm_in1k, nf_resnet50.ra2_in1k ...; F-series sizes
+    are the paper's)."""
+
+    kind: str  # "nfnet" or "nf_resnet"
+    num_params: int  # trainable, 1000 classes
+    input_size: int
+    test_input_size: int
+    crop_pct: float
+
+
 VARIANTS = {
-    "nf_resnet26": ("nf_resnet", 15_995_176, 224, 224, 0.9),
-    "nf_resnet50": ("nf_resnet", 25_557_032, 256, 288, 0.94),
-    "nf_resnet101": ("nf_resnet", 44_549_160, 224, 224, 0.9),
-    "dm_nfnet_f0": ("nfnet", 71_489_284, 192, 256, 0.9),
-    "dm_nfnet_f1": ("nfnet", 132_634_256, 224, 320, 0.91),
-    "dm_nfnet_f2": ("nfnet", 193_779_228, 256, 352, 0.92),
-    "dm_nfnet_f3": ("nfnet", 254_924_200, 320, 416, 0.94),
-    "dm_nfnet_f4": ("nfnet", 316_069_172, 384, 512, 0.951),
-    "dm_nfnet_f5": ("nfnet", 377_214_144, 416, 544, 0.954),
-    "dm_nfnet_f6": ("nfnet", 438_359_116, 448, 576, 0.956),
+    "nf_resnet26": Variant(kind="nf_resnet", num_params=15_995_176, input_size=224, test_input_size=224, crop_pct=0.9),
+    "nf_resnet50": Variant(kind="nf_resnet", num_params=25_557_032, input_size=256, test_input_size=288, crop_pct=0.94),
+    "nf_resnet101": Variant(kind="nf_resnet", num_params=44_549_160, input_size=224, test_input_size=224,
+                            crop_pct=0.9),
+    "dm_nfnet_f0": Variant(kind="nfnet", num_params=71_489_284, input_size=192, test_input_size=256, crop_pct=0.9),
+    "dm_nfnet_f1": Variant(kind="nfnet", num_params=132_634_256, input_size=224, test_input_size=320, crop_pct=0.91),
+    "dm_nfnet_f2": Variant(kind="nfnet", num_params=193_779_228, input_size=256, test_input_size=352, crop_pct=0.92),
+    "dm_nfnet_f3": Variant(kind="nfnet", num_params=254_924_200, input_size=320, test_input_size=416, crop_pct=0.94),
+    "dm_nfnet_f4": Variant(kind="nfnet", num_params=316_069_172, input_size=384, test_input_size=512, crop_pct=0.951),
+    "dm_nfnet_f5": Variant(kind="nfnet", num_params=377_214_144, input_size=416, test_input_size=544, crop_pct=0.954),
+    "dm_nfnet_f6": Variant(kind="nfnet", num_params=438_359_116, input_size=448, test_input_size=576, crop_pct=0.956),
 }
 
 
 def _register():
-    for name, (kind, params, train_size, test_size, crop) in VARIANTS.items():
-        entry = NFNet if kind == "nfnet" else NFResNet
-        variant = name.rsplit("_", 1)[-1] if kind == "nfnet" else name[len("nf_resnet"):]
+    for name, variant in VARIANTS.items():
         register_model(ModelSpec(
             name=name,
             # One family, as timm's nfnet.py: the tests' per-family save/load sample is then the two
             # NF-ResNets, and test_nfnet.py round-trips the F-series' extra layers on a small model.
             family="nfnet",
-            builder=entry,
-            kwargs={"variant": variant},
-            paper=_PAPERS[kind],
+            builder=NFNet if variant.kind == "nfnet" else NFResNet,
+            kwargs={"variant": name[len("dm_nfnet_" if variant.kind == "nfnet" else "nf_resnet"):]},
+            paper=_PAPERS[variant.kind],
             reference=f"timm {name}",
-            num_params=params,
-            input_size=train_size,
-            test_input_size=test_size,
+            num_params=variant.num_params,
+            input_size=variant.input_size,
+            test_input_size=variant.test_input_size,
             min_input_size=MIN_INPUT_SIZE,
-            crop_pct=crop,
+            crop_pct=variant.crop_pct,
             interpolation="bicubic",
-            feature_layers=feature_layers(ARCHITECTURES[name]),
+            feature_info=feature_info(ARCHITECTURES[name]),
         ))
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import fnmatch
 from typing import Any, Callable, Mapping
 
 from tfzoo.errors import UsageError
+from tfzoo.utils.names import match_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,9 +59,8 @@ class ModelSpec:
         std: Per-channel standard deviation, in 0..1 units.
         aliases: Other names that resolve to this variant.
         feature_info: The family's `FeatureInfo` declarations, used by
-            ``create_model(..., features_only=True)``.
-        feature_layers: ``(stride, layer_name)`` pairs, the older spelling of
-            map-only `feature_info`.
+            ``create_model(..., features_only=True)``; the shared model test
+            checks each declared stride against the built model.
     """
 
     name: str
@@ -79,14 +78,11 @@ class ModelSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     aliases: tuple = ()
-    feature_layers: tuple = ()
     feature_info: tuple = ()
 
     def features(self) -> tuple:
-        """The `FeatureInfo` declarations (from `feature_layers` when only those are given)."""
-        if self.feature_info:
-            return tuple(self.feature_info)
-        return tuple(FeatureInfo(stride=stride, layer=layer) for stride, layer in self.feature_layers)
+        """The `FeatureInfo` declarations."""
+        return tuple(self.feature_info)
 
     def info(self) -> dict:
         """Returns the public metadata as a plain dict (no builder)."""
@@ -128,19 +124,17 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
-    """Registered names matching a shell-style pattern, sorted.
+    """Registered names matching a shell-style pattern, in natural order (resnet18 before resnet101).
 
     Args:
         pattern: fnmatch pattern, e.g. ``"mobilenet*"``; a plain word without
             wildcards matches names that contain it.
         include_aliases: Also list alias names.
     """
-    if not any(ch in pattern for ch in "*?["):
-        pattern = f"*{pattern}*"
     names = list(_MODELS)
     if include_aliases:
         names += list(_ALIASES)
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    return match_names(names, pattern)
 
 
 def suggest(name: str, limit: int = 5) -> list[str]:

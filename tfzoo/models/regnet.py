@@ -39,8 +39,8 @@ import numpy as np
 
 from tfzoo.layers import NormConfig, conv_norm_act
 from tfzoo.layers.bottleneck import REGNET_NAMES, bottleneck_block
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, resolve_variant
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
 class DesignParams(NamedTuple):
@@ -63,30 +63,30 @@ class Stage(NamedTuple):
 
 
 ARCHITECTURES = {
-    "x_002": DesignParams(24, 36.44, 2.49, 13, 8),
-    "x_004": DesignParams(24, 24.48, 2.54, 22, 16),
-    "x_006": DesignParams(48, 36.97, 2.24, 16, 24),
-    "x_008": DesignParams(56, 35.73, 2.28, 16, 16),
-    "x_016": DesignParams(80, 34.01, 2.25, 18, 24),
-    "x_032": DesignParams(88, 26.31, 2.25, 25, 48),
-    "x_040": DesignParams(96, 38.65, 2.43, 23, 40),
-    "x_064": DesignParams(184, 60.83, 2.07, 17, 56),
-    "x_080": DesignParams(80, 49.56, 2.88, 23, 120),
-    "x_120": DesignParams(168, 73.36, 2.37, 19, 112),
-    "x_160": DesignParams(216, 55.59, 2.1, 22, 128),
-    "x_320": DesignParams(320, 69.86, 2.0, 23, 168),
-    "y_002": DesignParams(24, 36.44, 2.49, 13, 8, 0.25),
-    "y_004": DesignParams(48, 27.89, 2.09, 16, 8, 0.25),
-    "y_006": DesignParams(48, 32.54, 2.32, 15, 16, 0.25),
-    "y_008": DesignParams(56, 38.84, 2.4, 14, 16, 0.25),
-    "y_016": DesignParams(48, 20.71, 2.65, 27, 24, 0.25),
-    "y_032": DesignParams(80, 42.63, 2.66, 21, 24, 0.25),
-    "y_040": DesignParams(96, 31.41, 2.24, 22, 64, 0.25),
-    "y_064": DesignParams(112, 33.22, 2.27, 25, 72, 0.25),
-    "y_080": DesignParams(192, 76.82, 2.19, 17, 56, 0.25),
-    "y_120": DesignParams(168, 73.36, 2.37, 19, 112, 0.25),
-    "y_160": DesignParams(200, 106.23, 2.48, 18, 112, 0.25),
-    "y_320": DesignParams(232, 115.89, 2.53, 20, 232, 0.25),
+    "x_002": DesignParams(w0=24, wa=36.44, wm=2.49, depth=13, group_size=8),
+    "x_004": DesignParams(w0=24, wa=24.48, wm=2.54, depth=22, group_size=16),
+    "x_006": DesignParams(w0=48, wa=36.97, wm=2.24, depth=16, group_size=24),
+    "x_008": DesignParams(w0=56, wa=35.73, wm=2.28, depth=16, group_size=16),
+    "x_016": DesignParams(w0=80, wa=34.01, wm=2.25, depth=18, group_size=24),
+    "x_032": DesignParams(w0=88, wa=26.31, wm=2.25, depth=25, group_size=48),
+    "x_040": DesignParams(w0=96, wa=38.65, wm=2.43, depth=23, group_size=40),
+    "x_064": DesignParams(w0=184, wa=60.83, wm=2.07, depth=17, group_size=56),
+    "x_080": DesignParams(w0=80, wa=49.56, wm=2.88, depth=23, group_size=120),
+    "x_120": DesignParams(w0=168, wa=73.36, wm=2.37, depth=19, group_size=112),
+    "x_160": DesignParams(w0=216, wa=55.59, wm=2.1, depth=22, group_size=128),
+    "x_320": DesignParams(w0=320, wa=69.86, wm=2.0, depth=23, group_size=168),
+    "y_002": DesignParams(w0=24, wa=36.44, wm=2.49, depth=13, group_size=8, se_ratio=0.25),
+    "y_004": DesignParams(w0=48, wa=27.89, wm=2.09, depth=16, group_size=8, se_ratio=0.25),
+    "y_006": DesignParams(w0=48, wa=32.54, wm=2.32, depth=15, group_size=16, se_ratio=0.25),
+    "y_008": DesignParams(w0=56, wa=38.84, wm=2.4, depth=14, group_size=16, se_ratio=0.25),
+    "y_016": DesignParams(w0=48, wa=20.71, wm=2.65, depth=27, group_size=24, se_ratio=0.25),
+    "y_032": DesignParams(w0=80, wa=42.63, wm=2.66, depth=21, group_size=24, se_ratio=0.25),
+    "y_040": DesignParams(w0=96, wa=31.41, wm=2.24, depth=22, group_size=64, se_ratio=0.25),
+    "y_064": DesignParams(w0=112, wa=33.22, wm=2.27, depth=25, group_size=72, se_ratio=0.25),
+    "y_080": DesignParams(w0=192, wa=76.82, wm=2.19, depth=17, group_size=56, se_ratio=0.25),
+    "y_120": DesignParams(w0=168, wa=73.36, wm=2.37, depth=19, group_size=112, se_ratio=0.25),
+    "y_160": DesignParams(w0=200, wa=106.23, wm=2.48, depth=18, group_size=112, se_ratio=0.25),
+    "y_320": DesignParams(w0=232, wa=115.89, wm=2.53, depth=20, group_size=232, se_ratio=0.25),
 }
 
 STEM_CHANNELS = 32
@@ -109,47 +109,18 @@ def stage_plan(params: DesignParams) -> list[Stage]:
     return stages
 
 
-def RegNet(
-    variant: str = "y_040",
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
-    norm: str = "bn",
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds a RegNetX or RegNetY.
-
-    Args:
-        variant: ``"x_002"`` ... ``"x_320"``, ``"y_002"`` ... ``"y_320"`` (MF / 100).
-        include_top: Include global average pooling and the classifier (``head_fc``).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
-        drop_path_rate: Stochastic depth rate of the last block.
-        norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``), ``"bn"``.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if variant not in ARCHITECTURES:
-        raise ValueError(f"unknown RegNet variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
-    name = name or f"regnet{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
-    params = ARCHITECTURES[variant]
+@builder_doc("Builds a RegNetX or RegNetY.",
+             variant="``\"x_002\"`` ... ``\"x_320\"``, ``\"y_002\"`` ... ``\"y_320\"`` (MF / 100)",
+             drop_path=" of the last block (0 turns it off)",
+             extra="    norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``), ``\"bn\"``.\n" + BN_ARGS)
+def RegNet(variant: str = "y_040", *, norm: str = "bn", bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+           **common) -> keras.Model:
+    params = resolve_variant(ARCHITECTURES, variant, "regnet")
+    args = CommonArgs.parse(common, builder="RegNet", name=f"regnet{variant}", input_size=224,
+                            min_size=MIN_INPUT_SIZE)
     norm_config = NormConfig(kind=norm, momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = conv_norm_act(inputs, STEM_CHANNELS, 3, strides=2, act="relu", norm=norm_config,
                       conv_name="stem_conv", norm_name="stem_bn")
     stages = stage_plan(params)
@@ -161,52 +132,59 @@ def RegNet(
             se = int(round(in_channels * params.se_ratio)) if params.se_ratio else None
             x = bottleneck_block(x, stage.width, stage.width, strides=2 if block == 0 else 1,
                                  groups=stage.width // stage.group_size, se_channels=se, se_after="conv2",
-                                 norm=norm_config, drop_path_rate=drop_path_rate * index / max(total - 1, 1),
+                                 norm=norm_config, drop_path_rate=args.drop_path_rate * index / max(total - 1, 1),
                                  names=REGNET_NAMES, name=f"s{stage_idx + 1}_b{block + 1}")
             index += 1
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights, classifier_name="head_fc", pool_name="head_global_pool")
+    return args.finish(inputs, x, classifier_name="head_fc", pool_name="head_global_pool")
 
 
-def feature_layers(variant: str) -> tuple:
-    """``(stride, layer)`` of each stage's last block output (strides 4, 8, 16, 32)."""
+def feature_info(variant: str) -> tuple:
+    """Each stage's last block output (strides 4, 8, 16, 32)."""
     stages = stage_plan(ARCHITECTURES[variant])
-    return tuple((4 * 2 ** i, f"s{i + 1}_b{stage.depth}_act3") for i, stage in enumerate(stages))
+    return tuple(FeatureInfo(stride=4 * 2 ** i, layer=f"s{i + 1}_b{stage.depth}_act3")
+                 for i, stage in enumerate(stages))
 
 
 _PAPER = "Designing Network Design Spaces (Radosavovic et al. 2020, arXiv 2003.13678)"
 
-# variant: (timm trainable params, test input size, crop_pct), from the default
-# pretrained tag of each timm name (pycls_in1k, tv2_in1k, ra3_in1k, sw_in12k_ft_in1k ...); all bicubic.
+
+
+class PretrainedConfig(NamedTuple):
+    """timm's figures for one variant: its default pretrained tag (pycls_in1k, tv2_in1k, ra3_in1k ...; all bicubic)."""
+
+    num_params: int  # trainable, 1000 classes
+    test_input_size: int
+    crop_pct: float
+
+
 VARIANTS = {
-    "x_002": (2_684_792, 224, 0.875),
-    "x_004": (5_157_512, 224, 0.875),
-    "x_006": (6_196_040, 224, 0.875),
-    "x_008": (7_259_656, 224, 0.965),
-    "x_016": (9_190_136, 224, 0.965),
-    "x_032": (15_296_552, 224, 0.965),
-    "x_040": (22_118_248, 224, 0.875),
-    "x_064": (26_209_256, 224, 0.875),
-    "x_080": (39_572_648, 224, 0.965),
-    "x_120": (46_106_056, 224, 0.875),
-    "x_160": (54_278_536, 224, 0.965),
-    "x_320": (107_811_560, 224, 0.965),
-    "y_002": (3_162_996, 224, 0.875),
-    "y_004": (4_344_144, 224, 0.965),
-    "y_006": (6_055_160, 224, 0.875),
-    "y_008": (6_263_168, 224, 0.875),
-    "y_016": (11_202_430, 224, 0.965),
-    "y_032": (19_436_338, 288, 0.95),
-    "y_040": (20_646_656, 288, 0.95),
-    "y_064": (30_583_252, 288, 0.95),
-    "y_080": (39_180_068, 288, 0.95),
-    "y_120": (51_822_544, 288, 0.95),
-    "y_160": (83_590_140, 288, 0.95),
-    "y_320": (145_046_770, 224, 0.965),
+    "x_002": PretrainedConfig(num_params=2_684_792, test_input_size=224, crop_pct=0.875),
+    "x_004": PretrainedConfig(num_params=5_157_512, test_input_size=224, crop_pct=0.875),
+    "x_006": PretrainedConfig(num_params=6_196_040, test_input_size=224, crop_pct=0.875),
+    "x_008": PretrainedConfig(num_params=7_259_656, test_input_size=224, crop_pct=0.965),
+    "x_016": PretrainedConfig(num_params=9_190_136, test_input_size=224, crop_pct=0.965),
+    "x_032": PretrainedConfig(num_params=15_296_552, test_input_size=224, crop_pct=0.965),
+    "x_040": PretrainedConfig(num_params=22_118_248, test_input_size=224, crop_pct=0.875),
+    "x_064": PretrainedConfig(num_params=26_209_256, test_input_size=224, crop_pct=0.875),
+    "x_080": PretrainedConfig(num_params=39_572_648, test_input_size=224, crop_pct=0.965),
+    "x_120": PretrainedConfig(num_params=46_106_056, test_input_size=224, crop_pct=0.875),
+    "x_160": PretrainedConfig(num_params=54_278_536, test_input_size=224, crop_pct=0.965),
+    "x_320": PretrainedConfig(num_params=107_811_560, test_input_size=224, crop_pct=0.965),
+    "y_002": PretrainedConfig(num_params=3_162_996, test_input_size=224, crop_pct=0.875),
+    "y_004": PretrainedConfig(num_params=4_344_144, test_input_size=224, crop_pct=0.965),
+    "y_006": PretrainedConfig(num_params=6_055_160, test_input_size=224, crop_pct=0.875),
+    "y_008": PretrainedConfig(num_params=6_263_168, test_input_size=224, crop_pct=0.875),
+    "y_016": PretrainedConfig(num_params=11_202_430, test_input_size=224, crop_pct=0.965),
+    "y_032": PretrainedConfig(num_params=19_436_338, test_input_size=288, crop_pct=0.95),
+    "y_040": PretrainedConfig(num_params=20_646_656, test_input_size=288, crop_pct=0.95),
+    "y_064": PretrainedConfig(num_params=30_583_252, test_input_size=288, crop_pct=0.95),
+    "y_080": PretrainedConfig(num_params=39_180_068, test_input_size=288, crop_pct=0.95),
+    "y_120": PretrainedConfig(num_params=51_822_544, test_input_size=288, crop_pct=0.95),
+    "y_160": PretrainedConfig(num_params=83_590_140, test_input_size=288, crop_pct=0.95),
+    "y_320": PretrainedConfig(num_params=145_046_770, test_input_size=224, crop_pct=0.965),
 }
 
-for _variant, (_params, _test_size, _crop) in VARIANTS.items():
+for _variant, _config in VARIANTS.items():
     register_model(ModelSpec(
         name=f"regnet{_variant}",
         family="regnet",
@@ -214,10 +192,10 @@ for _variant, (_params, _test_size, _crop) in VARIANTS.items():
         kwargs={"variant": _variant},
         paper=_PAPER,
         reference=f"timm regnet{_variant}",
-        num_params=_params,
-        test_input_size=_test_size,
+        num_params=_config.num_params,
+        test_input_size=_config.test_input_size,
         min_input_size=MIN_INPUT_SIZE,
-        crop_pct=_crop,
+        crop_pct=_config.crop_pct,
         interpolation="bicubic",
-        feature_layers=feature_layers(_variant),
+        feature_info=feature_info(_variant),
     ))

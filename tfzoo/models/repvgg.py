@@ -22,7 +22,7 @@ Matching the reference:
 
 ``deploy=True`` builds the inference form directly; `tfzoo.reparameterize`
 converts a trained model to it. The official repository has no dropout; the
-``dropout`` argument (default 0) adds one before ``linear`` for fine-tuning.
+``drop_rate`` argument (default 0) adds one before ``linear`` for fine-tuning.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from typing import NamedTuple
 
 import keras
 
-from tfzoo.errors import UsageError
 from tfzoo.layers.rep_block import RepVGGBlock
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import CommonArgs, builder_doc, one_of, resolve_variant
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 A_BLOCKS = (2, 4, 14, 1)
 B_BLOCKS = (4, 6, 16, 1)
@@ -52,17 +51,17 @@ class Arch(NamedTuple):
 
 
 ARCHITECTURES = {
-    "a0": Arch(A_BLOCKS, (0.75, 0.75, 0.75, 2.5)),
-    "a1": Arch(A_BLOCKS, (1, 1, 1, 2.5)),
-    "a2": Arch(A_BLOCKS, (1.5, 1.5, 1.5, 2.75)),
-    "b0": Arch(B_BLOCKS, (1, 1, 1, 2.5)),
-    "b1": Arch(B_BLOCKS, (2, 2, 2, 4)),
-    "b1g2": Arch(B_BLOCKS, (2, 2, 2, 4), groups=2),
-    "b1g4": Arch(B_BLOCKS, (2, 2, 2, 4), groups=4),
-    "b2": Arch(B_BLOCKS, (2.5, 2.5, 2.5, 5)),
-    "b2g4": Arch(B_BLOCKS, (2.5, 2.5, 2.5, 5), groups=4),
-    "b3": Arch(B_BLOCKS, (3, 3, 3, 5)),
-    "b3g4": Arch(B_BLOCKS, (3, 3, 3, 5), groups=4),
+    "a0": Arch(blocks=A_BLOCKS, width_multipliers=(0.75, 0.75, 0.75, 2.5)),
+    "a1": Arch(blocks=A_BLOCKS, width_multipliers=(1, 1, 1, 2.5)),
+    "a2": Arch(blocks=A_BLOCKS, width_multipliers=(1.5, 1.5, 1.5, 2.75)),
+    "b0": Arch(blocks=B_BLOCKS, width_multipliers=(1, 1, 1, 2.5)),
+    "b1": Arch(blocks=B_BLOCKS, width_multipliers=(2, 2, 2, 4)),
+    "b1g2": Arch(blocks=B_BLOCKS, width_multipliers=(2, 2, 2, 4), groups=2),
+    "b1g4": Arch(blocks=B_BLOCKS, width_multipliers=(2, 2, 2, 4), groups=4),
+    "b2": Arch(blocks=B_BLOCKS, width_multipliers=(2.5, 2.5, 2.5, 5)),
+    "b2g4": Arch(blocks=B_BLOCKS, width_multipliers=(2.5, 2.5, 2.5, 5), groups=4),
+    "b3": Arch(blocks=B_BLOCKS, width_multipliers=(3, 3, 3, 5)),
+    "b3g4": Arch(blocks=B_BLOCKS, width_multipliers=(3, 3, 3, 5), groups=4),
 }
 
 
@@ -85,90 +84,62 @@ def block_plan(arch: Arch) -> list[tuple[str, int, int, int]]:
     return plan
 
 
-def feature_layers(arch: Arch) -> tuple:
-    """``(stride, layer)`` of the last block of stages 1-4 (strides 4, 8, 16, 32)."""
-    return tuple((4 * 2 ** i, f"stage{i + 1}_{n - 1}") for i, n in enumerate(arch.blocks))
+def feature_info(arch: Arch) -> tuple:
+    """The last block of stages 1-4 (strides 4, 8, 16, 32)."""
+    return tuple(FeatureInfo(stride=4 * 2 ** i, layer=f"stage{i + 1}_{n - 1}") for i, n in enumerate(arch.blocks))
 
 
-def build_repvgg(
-    variant: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
-    deploy: bool = False,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds a RepVGG from the `ARCHITECTURES` table.
+@builder_doc("Builds RepVGG-A0 ... B3g4.", variant=one_of(ARCHITECTURES),
+             drop_rate="; not in the reference, default 0",
+             drop_path=None, extra="""\
+    deploy: Build the inference form (3x3 conv with bias + ReLU blocks); `weights` must
+        then be of that form too.
+    bn_momentum: Keras BatchNorm momentum (0.9 is PyTorch's 0.1).
+    bn_epsilon: BatchNorm epsilon (1e-5, PyTorch's default, as the reference).
+""")
+def RepVGG(variant: str = "a0", *, deploy: bool = False, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+           **common) -> keras.Model:
+    # No stochastic depth: a dropped branch sum would not re-parameterize.
+    arch = resolve_variant(ARCHITECTURES, variant, "repvgg")
+    args = CommonArgs.parse(common, builder="RepVGG", name=f"repvgg_{variant}", input_size=224,
+                            min_size=MIN_INPUT_SIZE, drop_path_rate=None)
 
-    Args:
-        variant: A key of `ARCHITECTURES`, e.g. ``"a0"`` or ``"b1g4"``.
-        include_top: Include global average pooling and the classifier (``linear``).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path (of the same form, training or deploy).
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (not in the reference; default 0).
-        drop_path_rate: Must be 0: RepVGG has no stochastic depth (a dropped
-            branch sum would not re-parameterize).
-        deploy: Build the inference form (3x3 conv with bias + ReLU blocks).
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon (1e-5, PyTorch's default, as the reference).
-        name: Model name (default ``repvgg_<variant>``).
-
-    Raises:
-        UsageError: for an unknown variant or a non-zero `drop_path_rate`.
-    """
-    if variant not in ARCHITECTURES:
-        raise UsageError(f"unknown RepVGG variant {variant!r}; choose from {', '.join(ARCHITECTURES)}")
-    if drop_path_rate:
-        raise UsageError(f"RepVGG has no stochastic depth; drop --drop_path_rate (got {drop_path_rate})")
-    arch = ARCHITECTURES[variant]
-    name = name or f"repvgg_{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
-
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = inputs
     for block_name, filters, strides, groups in block_plan(arch):
         x = RepVGGBlock(filters, strides=strides, groups=groups, deploy=deploy, bn_momentum=bn_momentum,
                         bn_epsilon=bn_epsilon, name=block_name)(x)
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights,
-                        classifier_name="linear", pool_name="gap")
+    return args.finish(inputs, x, classifier_name="linear", pool_name="gap")
 
 
-def RepVGG(variant: str = "a0", **kwargs) -> keras.Model:
-    """RepVGG-A0 ... B3g4 (``variant="a0"``, ``"b1g4"`` ...); see `build_repvgg` for the arguments."""
-    return build_repvgg(variant, **kwargs)
 
 
-# Trainable parameters with 1000 classes: (training form, deploy form), counted on the official repository's
+class ParamCounts(NamedTuple):
+    """Trainable parameters of one variant with 1000 classes."""
+
+    train: int  # the training form (three branches per block)
+    deploy: int  # the inference form (one 3x3 conv per block)
+
+
+# Trainable parameters with 1000 classes: training and deploy form, counted on the official repository's
 # modules (a0 and b1g4 are also in tests/reference_data/param_counts.json); the deploy counts are the paper's
 # Table 2 figures (A0 8.30M ... B3 110.96M).
 NUM_PARAMS = {
-    "a0": (9_108_968, 8_309_384),
-    "a1": (14_092_264, 12_789_864),
-    "a2": (28_210_600, 25_499_944),
-    "b0": (15_817_960, 14_339_048),
-    "b1": (57_415_016, 51_829_480),
-    "b1g2": (45_782_376, 41_360_104),
-    "b1g4": (39_966_056, 36_125_416),
-    "b2": (89_022_376, 80_315_112),
-    "b2g4": (61_758_376, 55_777_512),
-    "b3": (123_085_288, 110_960_872),
-    "b3g4": (83_825_128, 75_626_728),
+    "a0": ParamCounts(train=9_108_968, deploy=8_309_384),
+    "a1": ParamCounts(train=14_092_264, deploy=12_789_864),
+    "a2": ParamCounts(train=28_210_600, deploy=25_499_944),
+    "b0": ParamCounts(train=15_817_960, deploy=14_339_048),
+    "b1": ParamCounts(train=57_415_016, deploy=51_829_480),
+    "b1g2": ParamCounts(train=45_782_376, deploy=41_360_104),
+    "b1g4": ParamCounts(train=39_966_056, deploy=36_125_416),
+    "b2": ParamCounts(train=89_022_376, deploy=80_315_112),
+    "b2g4": ParamCounts(train=61_758_376, deploy=55_777_512),
+    "b3": ParamCounts(train=123_085_288, deploy=110_960_872),
+    "b3g4": ParamCounts(train=83_825_128, deploy=75_626_728),
 }
-DEPLOY_NUM_PARAMS = {f"repvgg_{variant}": deploy for variant, (_, deploy) in NUM_PARAMS.items()}
+DEPLOY_NUM_PARAMS = {f"repvgg_{variant}": counts.deploy for variant, counts in NUM_PARAMS.items()}
 
-for _variant, (_params, _) in NUM_PARAMS.items():
+for _variant, _counts in NUM_PARAMS.items():
     register_model(ModelSpec(
         name=f"repvgg_{_variant}",
         family="repvgg",
@@ -176,7 +147,7 @@ for _variant, (_params, _) in NUM_PARAMS.items():
         kwargs={"variant": _variant},
         paper="RepVGG: Making VGG-style ConvNets Great Again (Ding et al. 2021, arXiv 2101.03697)",
         reference=f"DingXiaoH/RepVGG create_RepVGG_{_variant.upper().replace('G', 'g')}",
-        num_params=_params,
+        num_params=_counts.train,
         min_input_size=MIN_INPUT_SIZE,
-        feature_layers=feature_layers(ARCHITECTURES[_variant]),
+        feature_info=feature_info(ARCHITECTURES[_variant]),
     ))

@@ -38,7 +38,7 @@ Layer names mirror timm's module paths (``layer2_0_downsample_0`` is
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
 import keras
 
@@ -46,33 +46,54 @@ from tfzoo.errors import UsageError
 from tfzoo.layers import NormConfig, conv_norm_act, make_divisible
 from tfzoo.layers.norm import NORM_KINDS
 from tfzoo.layers.bottleneck import basic_block, bottleneck_block, resnext_width
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
-class Arch(NamedTuple):
-    """One row of the architecture table."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One registered name: its architecture and timm's default pretrained config."""
 
+    family: str  # "resnet", "resnext" or "seresnext"
+    variant: str  # the entry point's variant, e.g. "50" or "50_32x4d"
     block: str  # "basic" (expansion 1) or "bottleneck" (expansion 4)
     layers: tuple  # blocks per stage
     groups: int = 1  # cardinality of the 3x3 convs
     base_width: int = 64  # channels per group at planes 64
     se: bool = False  # squeeze-excite in every block
+    num_params: int  # timm trainable parameters, 1000 classes
+    test_input_size: int = 288
+    crop_pct: float = 0.95
+    interpolation: str = "bicubic"
 
 
-ARCHITECTURES = {
-    "resnet18": Arch("basic", (2, 2, 2, 2)),
-    "resnet34": Arch("basic", (3, 4, 6, 3)),
-    "resnet50": Arch("bottleneck", (3, 4, 6, 3)),
-    "resnet101": Arch("bottleneck", (3, 4, 23, 3)),
-    "resnet152": Arch("bottleneck", (3, 8, 36, 3)),
-    "resnext50_32x4d": Arch("bottleneck", (3, 4, 6, 3), groups=32, base_width=4),
-    "resnext101_32x4d": Arch("bottleneck", (3, 4, 23, 3), groups=32, base_width=4),
-    "resnext101_32x8d": Arch("bottleneck", (3, 4, 23, 3), groups=32, base_width=8),
-    "resnext101_64x4d": Arch("bottleneck", (3, 4, 23, 3), groups=64, base_width=4),
-    "seresnext50_32x4d": Arch("bottleneck", (3, 4, 6, 3), groups=32, base_width=4, se=True),
-    "seresnext101_32x4d": Arch("bottleneck", (3, 4, 23, 3), groups=32, base_width=4, se=True),
+_R18, _R34_50, _R101, _R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
+_TV = dict(test_input_size=224, crop_pct=0.875, interpolation="bilinear")  # timm's tv_in1k tags
+# Registered name: the variant; test size, crop and interpolation from the default pretrained
+# tag of each timm name (a1_in1k, a1h_in1k, tv_in1k, racm_in1k ...).
+VARIANTS = {
+    "resnet18": Variant(family="resnet", variant="18", block="basic", layers=_R18, num_params=11_689_512),
+    "resnet34": Variant(family="resnet", variant="34", block="basic", layers=_R34_50, num_params=21_797_672),
+    "resnet50": Variant(family="resnet", variant="50", block="bottleneck", layers=_R34_50, num_params=25_557_032),
+    "resnet101": Variant(family="resnet", variant="101", block="bottleneck", layers=_R101, num_params=44_549_160),
+    "resnet152": Variant(family="resnet", variant="152", block="bottleneck", layers=_R152, num_params=60_192_808),
+    "resnext50_32x4d": Variant(family="resnext", variant="50_32x4d", block="bottleneck", layers=_R34_50, groups=32,
+                               base_width=4, num_params=25_028_904),
+    "resnext101_32x4d": Variant(family="resnext", variant="101_32x4d", block="bottleneck", layers=_R101, groups=32,
+                                base_width=4, num_params=44_177_704, **_TV),
+    "resnext101_32x8d": Variant(family="resnext", variant="101_32x8d", block="bottleneck", layers=_R101, groups=32,
+                                base_width=8, num_params=88_791_336, **_TV),
+    "resnext101_64x4d": Variant(family="resnext", variant="101_64x4d", block="bottleneck", layers=_R101, groups=64,
+                                base_width=4, num_params=83_455_272),
+    "seresnext50_32x4d": Variant(family="seresnext", variant="50_32x4d", block="bottleneck", layers=_R34_50,
+                                 groups=32, base_width=4, se=True, num_params=27_559_896, crop_pct=0.875),
+    "seresnext101_32x4d": Variant(family="seresnext", variant="101_32x4d", block="bottleneck", layers=_R101,
+                                  groups=32, base_width=4, se=True, num_params=48_955_416, test_input_size=224,
+                                  crop_pct=0.875),
 }
+# Each entry point's own table: variant -> Variant.
+FAMILY_TABLES = {family: {v.variant: v for v in VARIANTS.values() if v.family == family}
+                 for family in ("resnet", "resnext", "seresnext")}
 
 STAGE_PLANES = (64, 128, 256, 512)
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -86,16 +107,17 @@ def se_width(channels: int) -> int:
     return make_divisible(channels / SE_REDUCTION, 8, round_limit=0.0)
 
 
-def _final_act(arch: Arch) -> str:
+def _final_act(arch: Variant) -> str:
     return "act2" if arch.block == "basic" else "act3"
 
 
-def feature_layers(arch: Arch) -> tuple:
-    """``(stride, layer)`` of each stage's last block output (strides 4, 8, 16, 32)."""
-    return tuple((4 * 2 ** i, f"layer{i + 1}_{n - 1}_{_final_act(arch)}") for i, n in enumerate(arch.layers))
+def feature_info(arch: Variant) -> tuple:
+    """Each stage's last block output (strides 4, 8, 16, 32)."""
+    return tuple(FeatureInfo(stride=4 * 2 ** i, layer=f"layer{i + 1}_{n - 1}_{_final_act(arch)}")
+                 for i, n in enumerate(arch.layers))
 
 
-def _stages(x, arch: Arch, norm: NormConfig, drop_path_rate: float):
+def _stages(x, arch: Variant, norm: NormConfig, drop_path_rate: float):
     total = sum(arch.layers)
     index = 0
     for stage, (planes, repeats) in enumerate(zip(STAGE_PLANES, arch.layers)):
@@ -116,99 +138,60 @@ def _stages(x, arch: Arch, norm: NormConfig, drop_path_rate: float):
     return x
 
 
-def build_resnet(
-    arch_name: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
-    norm: str = "bn",
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds a ResNet / ResNeXt / SE-ResNeXt from the `ARCHITECTURES` table.
-
-    Args:
-        arch_name: A key of `ARCHITECTURES`, e.g. ``"resnet50"``.
-        include_top: Include global average pooling and the classifier (``fc``).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
-        drop_path_rate: Stochastic depth rate of the last block.
-        norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``): ``"bn"`` (the reference),
-            ``"gn"``, ``"gn_ws"`` (GroupNorm + weight-standardized convs), ``"ln"`` or ``"in"``.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if arch_name not in ARCHITECTURES:
-        raise ValueError(f"unknown ResNet architecture {arch_name!r}; choose from {sorted(ARCHITECTURES)}")
-    arch = ARCHITECTURES[arch_name]
-    name = name or arch_name
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+def _build(family: str, variant: str, norm: str, bn_momentum: float, bn_epsilon: float, common) -> keras.Model:
+    """The one ResNet body behind `ResNet`, `ResNeXt` and `SEResNeXt`."""
+    arch = resolve_variant(FAMILY_TABLES[family], variant, family)
+    args = CommonArgs.parse(common, builder=family, name=f"{family}{variant}", input_size=224,
+                            min_size=MIN_INPUT_SIZE)
     if norm not in NORM_KINDS:
-        raise UsageError(f"{name}: norm must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
+        raise UsageError(f"{args.name}: norm must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
     norm_config = NormConfig(kind=norm, momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = conv_norm_act(inputs, STEM_CHANNELS, 7, strides=2, act="relu", norm=norm_config,
                       conv_name="conv1", norm_name="bn1", act_name="act1")
     # Zero padding stands in for PyTorch's -inf padding: the input is a ReLU output (see the module docstring).
     x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
-    x = _stages(x, arch, norm_config, drop_path_rate)
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights, classifier_name="fc")
+    x = _stages(x, arch, norm_config, args.drop_path_rate)
+    return args.finish(inputs, x, classifier_name="fc")
 
 
-def ResNet(variant: str = "50", **kwargs) -> keras.Model:
-    """ResNet-18/34/50/101/152 (``variant="50"``); see `build_resnet` for the arguments."""
-    return build_resnet(f"resnet{variant}", **kwargs)
+_EXTRA = """\
+    norm: Normalization kind (`tfzoo.layers.NormConfig` ``kind``): ``"bn"`` (the reference),
+        ``"gn"``, ``"gn_ws"`` (GroupNorm + weight-standardized convs), ``"ln"`` or ``"in"``.
+""" + BN_ARGS
+_DROP_PATH = ", rising linearly from 0 (first block) to this value (last block)"
 
 
-def ResNeXt(variant: str = "50_32x4d", **kwargs) -> keras.Model:
-    """ResNeXt (``variant="50_32x4d"``, ``"101_32x8d"`` ...); see `build_resnet` for the arguments."""
-    return build_resnet(f"resnext{variant}", **kwargs)
+def _doc(summary: str, family: str):
+    return builder_doc(summary, variant=one_of(FAMILY_TABLES[family]), extra=_EXTRA,
+                       drop_path=_DROP_PATH)
 
 
-def SEResNeXt(variant: str = "50_32x4d", **kwargs) -> keras.Model:
-    """SE-ResNeXt (``variant="50_32x4d"`` or ``"101_32x4d"``); see `build_resnet` for the arguments."""
-    return build_resnet(f"seresnext{variant}", **kwargs)
+@_doc("Builds ResNet-18/34/50/101/152 (ResNet v1.5).", "resnet")
+def ResNet(variant: str = "50", *, norm: str = "bn", bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+           **common) -> keras.Model:
+    return _build("resnet", variant, norm, bn_momentum, bn_epsilon, common)
 
 
-def ResNet18(**kwargs) -> keras.Model:
-    """ResNet-18; see `build_resnet` for the arguments."""
-    return ResNet("18", **kwargs)
+@_doc("Builds a ResNeXt (grouped 3x3 convs).", "resnext")
+def ResNeXt(variant: str = "50_32x4d", *, norm: str = "bn", bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+            **common) -> keras.Model:
+    return _build("resnext", variant, norm, bn_momentum, bn_epsilon, common)
 
 
-def ResNet34(**kwargs) -> keras.Model:
-    """ResNet-34; see `build_resnet` for the arguments."""
-    return ResNet("34", **kwargs)
+@_doc("Builds an SE-ResNeXt (ResNeXt with squeeze-excite).", "seresnext")
+def SEResNeXt(variant: str = "50_32x4d", *, norm: str = "bn", bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+              **common) -> keras.Model:
+    return _build("seresnext", variant, norm, bn_momentum, bn_epsilon, common)
 
 
-def ResNet50(**kwargs) -> keras.Model:
-    """ResNet-50; see `build_resnet` for the arguments."""
-    return ResNet("50", **kwargs)
-
-
-def ResNet101(**kwargs) -> keras.Model:
-    """ResNet-101; see `build_resnet` for the arguments."""
-    return ResNet("101", **kwargs)
-
-
-def ResNet152(**kwargs) -> keras.Model:
-    """ResNet-152; see `build_resnet` for the arguments."""
-    return ResNet("152", **kwargs)
+ResNet18 = variant_entry_point(ResNet, "18", "ResNet18", "ResNet-18")
+ResNet34 = variant_entry_point(ResNet, "34", "ResNet34", "ResNet-34")
+ResNet50 = variant_entry_point(ResNet, "50", "ResNet50", "ResNet-50")
+ResNet101 = variant_entry_point(ResNet, "101", "ResNet101", "ResNet-101")
+ResNet152 = variant_entry_point(ResNet, "152", "ResNet152", "ResNet-152")
 
 
 _PAPERS = {
@@ -218,34 +201,18 @@ _PAPERS = {
 }
 _ENTRY_POINTS = {"resnet": ResNet, "resnext": ResNeXt, "seresnext": SEResNeXt}
 
-# name: (family, variant, timm trainable params, test input size, crop_pct, interpolation),
-# from the default pretrained tag of each timm name (a1_in1k, a1h_in1k, tv_in1k, racm_in1k ...).
-VARIANTS = {
-    "resnet18": ("resnet", "18", 11_689_512, 288, 0.95, "bicubic"),
-    "resnet34": ("resnet", "34", 21_797_672, 288, 0.95, "bicubic"),
-    "resnet50": ("resnet", "50", 25_557_032, 288, 0.95, "bicubic"),
-    "resnet101": ("resnet", "101", 44_549_160, 288, 0.95, "bicubic"),
-    "resnet152": ("resnet", "152", 60_192_808, 288, 0.95, "bicubic"),
-    "resnext50_32x4d": ("resnext", "50_32x4d", 25_028_904, 288, 0.95, "bicubic"),
-    "resnext101_32x4d": ("resnext", "101_32x4d", 44_177_704, 224, 0.875, "bilinear"),
-    "resnext101_32x8d": ("resnext", "101_32x8d", 88_791_336, 224, 0.875, "bilinear"),
-    "resnext101_64x4d": ("resnext", "101_64x4d", 83_455_272, 288, 0.95, "bicubic"),
-    "seresnext50_32x4d": ("seresnext", "50_32x4d", 27_559_896, 288, 0.875, "bicubic"),
-    "seresnext101_32x4d": ("seresnext", "101_32x4d", 48_955_416, 224, 0.875, "bicubic"),
-}
-
-for _name, (_family, _variant, _params, _test_size, _crop, _interp) in VARIANTS.items():
+for _name, _arch in VARIANTS.items():
     register_model(ModelSpec(
         name=_name,
-        family=_family,
-        builder=_ENTRY_POINTS[_family],
-        kwargs={"variant": _variant},
-        paper=_PAPERS[_family],
+        family=_arch.family,
+        builder=_ENTRY_POINTS[_arch.family],
+        kwargs={"variant": _arch.variant},
+        paper=_PAPERS[_arch.family],
         reference=f"timm {_name}",
-        num_params=_params,
-        test_input_size=_test_size,
+        num_params=_arch.num_params,
+        test_input_size=_arch.test_input_size,
         min_input_size=MIN_INPUT_SIZE,
-        crop_pct=_crop,
-        interpolation=_interp,
-        feature_layers=feature_layers(ARCHITECTURES[_name]),
+        crop_pct=_arch.crop_pct,
+        interpolation=_arch.interpolation,
+        feature_info=feature_info(_arch),
     ))

@@ -35,21 +35,38 @@ parameter count is the conv stack plus ``512 * 1000 + 1000``, computed by
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import ops
 
-from tfzoo.layers import NormConfig, classifier, conv2d, global_pool, norm_layer
+from tfzoo.layers import NormConfig, conv2d, norm_layer
 from tfzoo.layers.conv import conv_init
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
-from tfzoo.models._builder import check_head_args, image_input, load_weights
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc, one_of, resolve_variant, variant_entry_point
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
-# Output channels of each 3x3 conv, "M" for a 2x2 max pool (the paper's configurations A, B, D, E).
-ARCHITECTURES = {
-    "11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    "19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One VGG depth: the paper's configuration and timm's parameter counts (tv_in1k: 224 px, crop 0.875)."""
+
+    convs: tuple  # output channels of each 3x3 conv, "M" for a 2x2 max pool
+    num_params: int  # timm vgg<variant>, 1000 classes
+    bn_num_params: int  # timm vgg<variant>_bn
+
+
+# The paper's configurations A, B, D and E.
+VARIANTS = {
+    "11": Variant(convs=(64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+                  num_params=132_863_336, bn_num_params=132_868_840),
+    "13": Variant(convs=(64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+                  num_params=133_047_848, bn_num_params=133_053_736),
+    "16": Variant(convs=(64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+                  num_params=138_357_544, bn_num_params=138_365_992),
+    "19": Variant(convs=(64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                         512, 512, 512, 512, "M"),
+                  num_params=143_667_240, bn_num_params=143_678_248),
 }
 
 HIDDEN_FEATURES = 4096
@@ -137,16 +154,16 @@ def _conv_stack(x, arch, norm: NormConfig | None):
     return x
 
 
-def feature_layers(variant: str, batch_norm: bool) -> tuple:
-    """``(stride, layer)`` for strides 4-32: the last ReLU before a pool, and the final pool (as timm)."""
-    _, taps = _feature_indices(ARCHITECTURES[variant], batch_norm)
-    return tuple((stride, f"features_{taps[stride]}") for stride in (4, 8, 16, 32))
+def feature_info(variant: str, batch_norm: bool) -> tuple:
+    """Strides 4-32: the last ReLU before a pool, and the final pool (as timm's feature_info)."""
+    _, taps = _feature_indices(VARIANTS[variant].convs, batch_norm)
+    return tuple(FeatureInfo(stride=stride, layer=f"features_{taps[stride]}") for stride in (4, 8, 16, 32))
 
 
 def conv_stack_num_params(variant: str, batch_norm: bool = False, in_channels: int = 3) -> int:
     """Trainable parameters of the conv stack: 3x3 kernels and biases, BN scale and shift."""
     total, channels = 0, in_channels
-    for item in ARCHITECTURES[variant]:
+    for item in VARIANTS[variant].convs:
         if item != "M":
             total += 9 * channels * item + item + (2 * item if batch_norm else 0)
             channels = item
@@ -158,86 +175,43 @@ def gap_num_params(variant: str, num_classes: int = 1000) -> int:
     return conv_stack_num_params(variant) + 512 * num_classes + num_classes
 
 
-def VGG(
-    variant: str = "16",
-    *,
-    batch_norm: bool = False,
-    gap_head: bool = False,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds a VGG.
+def _pre_logits(x, drop_rate: float):
+    """timm's ``ConvMlp``: 7x7 conv -> 4096, ReLU, dropout, 1x1 conv 4096, ReLU (on a map of at least 7x7)."""
+    x = MinSizeAdaptiveAvgPool2D(PRE_LOGITS_KERNEL, name="pre_logits_pool")(x)
+    x = WholeMapConv2D(HIDDEN_FEATURES, PRE_LOGITS_KERNEL, kernel_initializer=conv_init(), name="pre_logits_fc1")(x)
+    x = keras.layers.Activation("relu", name="pre_logits_act1")(x)
+    if drop_rate > 0.0:
+        x = keras.layers.Dropout(drop_rate, name="pre_logits_drop")(x)
+    x = WholeMapConv2D(HIDDEN_FEATURES, 1, kernel_initializer=conv_init(), name="pre_logits_fc2")(x)
+    return keras.layers.Activation("relu", name="pre_logits_act2")(x)
 
-    Args:
-        variant: ``"11"``, ``"13"``, ``"16"`` or ``"19"``.
-        batch_norm: BatchNorm after every conv (timm ``vgg*_bn``).
-        gap_head: Global average pooling and one classifier instead of the
-            7x7-conv / 1x1-conv pre-logits (see the module docstring).
-        include_top: Include the head (pre-logits and classifier).
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout rate of the pre-logits and before the classifier.
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    if variant not in ARCHITECTURES:
-        raise ValueError(f"unknown VGG variant {variant!r}; choose from {sorted(ARCHITECTURES)}")
-    name = name or f"vgg{variant}" + ("_bn" if batch_norm else "") + ("_gap" if gap_head else "")
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+
+@builder_doc("Builds a VGG.", variant=one_of(VARIANTS), drop_path=None,
+             drop_rate="; one rate serves the pre-logits dropout too, as in timm",
+             extra="""\
+    batch_norm: BatchNorm after every conv (timm ``vgg*_bn``).
+    gap_head: Global average pooling and one classifier instead of the
+        7x7-conv / 1x1-conv pre-logits (see the module docstring).
+""" + BN_ARGS)
+def VGG(variant: str = "16", *, batch_norm: bool = False, gap_head: bool = False, bn_momentum: float = 0.9,
+        bn_epsilon: float = 1e-5, **common) -> keras.Model:
+    arch = resolve_variant(VARIANTS, variant, "vgg")
+    default_name = f"vgg{variant}" + ("_bn" if batch_norm else "") + ("_gap" if gap_head else "")
+    args = CommonArgs.parse(common, builder="VGG", name=default_name, input_size=224, min_size=MIN_INPUT_SIZE,
+                            drop_path_rate=None)
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon) if batch_norm else None
 
-    inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
-    x = _conv_stack(inputs, ARCHITECTURES[variant], norm)
-
-    if include_top:
-        if not gap_head:
-            x = MinSizeAdaptiveAvgPool2D(PRE_LOGITS_KERNEL, name="pre_logits_pool")(x)
-            x = WholeMapConv2D(HIDDEN_FEATURES, PRE_LOGITS_KERNEL, kernel_initializer=conv_init(),
-                                    name="pre_logits_fc1")(x)
-            x = keras.layers.Activation("relu", name="pre_logits_act1")(x)
-            if dropout > 0.0:
-                x = keras.layers.Dropout(dropout, name="pre_logits_drop")(x)
-            x = WholeMapConv2D(HIDDEN_FEATURES, 1, kernel_initializer=conv_init(), name="pre_logits_fc2")(x)
-            x = keras.layers.Activation("relu", name="pre_logits_act2")(x)
-        x = global_pool(x, "avg", name="head_global_pool")
-        x = classifier(x, num_classes, dropout=dropout, classifier_activation=classifier_activation,
-                       name="head_fc")
-    else:
-        x = global_pool(x, pooling)
-    model = keras.Model(inputs, x, name=name)
-    return load_weights(model, weights)
+    inputs = args.inputs()
+    x = _conv_stack(inputs, arch.convs, norm)
+    if args.include_top and not gap_head:
+        x = _pre_logits(x, args.drop_rate)
+    return args.finish(inputs, x, classifier_name="head_fc", pool_name="head_global_pool")
 
 
-def VGG11(**kwargs) -> keras.Model:
-    """VGG-11; see `VGG` for the arguments (``batch_norm``, ``gap_head`` ...)."""
-    return VGG("11", **kwargs)
-
-
-def VGG13(**kwargs) -> keras.Model:
-    """VGG-13; see `VGG` for the arguments."""
-    return VGG("13", **kwargs)
-
-
-def VGG16(**kwargs) -> keras.Model:
-    """VGG-16; see `VGG` for the arguments."""
-    return VGG("16", **kwargs)
-
-
-def VGG19(**kwargs) -> keras.Model:
-    """VGG-19; see `VGG` for the arguments."""
-    return VGG("19", **kwargs)
+VGG11 = variant_entry_point(VGG, "11", "VGG11", "VGG-11")
+VGG13 = variant_entry_point(VGG, "13", "VGG13", "VGG-13")
+VGG16 = variant_entry_point(VGG, "16", "VGG16", "VGG-16")
+VGG19 = variant_entry_point(VGG, "19", "VGG19", "VGG-19")
 
 
 _PAPER = ("Very Deep Convolutional Networks for Large-Scale Image Recognition "
@@ -245,18 +219,10 @@ _PAPER = ("Very Deep Convolutional Networks for Large-Scale Image Recognition "
 _GAP_PAPER = ("VGG conv stack with a global-average-pooling head as in Network in Network (Lin et al. 2013, "
               "arXiv 1312.4400) and CAM (Zhou et al. 2016, arXiv 1512.04150); " + _PAPER)
 
-# variant: (timm vgg<variant> params, timm vgg<variant>_bn params); timm tag tv_in1k, 224 px, crop 0.875, bilinear.
-VARIANTS = {
-    "11": (132_863_336, 132_868_840),
-    "13": (133_047_848, 133_053_736),
-    "16": (138_357_544, 138_365_992),
-    "19": (143_667_240, 143_678_248),
-}
-
-for _variant, (_plain, _bn) in VARIANTS.items():
+for _variant, _arch in VARIANTS.items():
     for _suffix, _kwargs, _params, _paper, _reference in (
-        ("", {}, _plain, _PAPER, f"timm vgg{_variant}"),
-        ("_bn", {"batch_norm": True}, _bn, _PAPER, f"timm vgg{_variant}_bn"),
+        ("", {}, _arch.num_params, _PAPER, f"timm vgg{_variant}"),
+        ("_bn", {"batch_norm": True}, _arch.bn_num_params, _PAPER, f"timm vgg{_variant}_bn"),
         ("_gap", {"gap_head": True}, gap_num_params(_variant), _GAP_PAPER,
          f"tfzoo (no timm model; timm vgg{_variant} conv stack)"),
     ):
@@ -269,5 +235,5 @@ for _variant, (_plain, _bn) in VARIANTS.items():
             reference=_reference,
             num_params=_params,
             min_input_size=MIN_INPUT_SIZE,
-            feature_layers=feature_layers(_variant, _suffix == "_bn"),
+            feature_info=feature_info(_variant, _suffix == "_bn"),
         ))

@@ -47,8 +47,8 @@ from tfzoo.layers import NormConfig, activation, conv2d, norm_layer
 from tfzoo.layers.conv import conv_init
 from tfzoo.layers.padded_pooling import max_pool2d
 from tfzoo.layers.separable import separable_conv2d
-from tfzoo.models._builder import check_head_args, finish_model, image_input
-from tfzoo.models.registry import ModelSpec, register_model
+from tfzoo.models._builder import BN_ARGS, CommonArgs, builder_doc
+from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 
 class Block(NamedTuple):
@@ -63,18 +63,19 @@ class Block(NamedTuple):
 
 STEM = ((32, 2), (64, 1))  # (channels, stride) of conv1 and conv2, unpadded 3x3
 BLOCKS = (
-    Block(128, 2, 2, start_with_relu=False),  # entry flow
-    Block(256, 2, 2),
-    Block(728, 2, 2),
-    *(Block(728, 3, 1) for _ in range(8)),  # middle flow
-    Block(1024, 2, 2, grow_first=False),  # exit flow
+    Block(out_channels=128, reps=2, strides=2, start_with_relu=False),  # entry flow
+    Block(out_channels=256, reps=2, strides=2),
+    Block(out_channels=728, reps=2, strides=2),
+    *(Block(out_channels=728, reps=3, strides=1) for _ in range(8)),  # middle flow
+    Block(out_channels=1024, reps=2, strides=2, grow_first=False),  # exit flow
 )
 EXIT_CHANNELS = (1536, 2048)  # separable conv3 and conv4
 MIN_INPUT_SIZE = 32  # total stride
 
 # Last layer at strides 4/8/16/32, as timm's feature_info: the ReLU that opens
 # the next block (block2.rep.0 ...), and act4.
-FEATURE_LAYERS = ((4, "block2_rep_0"), (8, "block3_rep_0"), (16, "block12_rep_0"), (32, "act4"))
+FEATURE_INFO = (FeatureInfo(stride=4, layer="block2_rep_0"), FeatureInfo(stride=8, layer="block3_rep_0"),
+                FeatureInfo(stride=16, layer="block12_rep_0"), FeatureInfo(stride=32, layer="act4"))
 
 
 def _rep_layers(block: Block, in_channels: int) -> list:
@@ -114,38 +115,13 @@ def _block(x, block: Block, norm: NormConfig, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, shortcut])
 
 
-def Xception(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str | None = None,
-) -> keras.Model:
-    """Builds Xception.
-
-    Args:
-        include_top: Include global pooling and the classifier.
-        weights: None or a local ``.keras`` / ``.weights.h5`` path.
-        input_shape: ``(height, width, 3)``; default ``(299, 299, 3)``.
-        pooling: Without the top: None (4D features), ``"avg"`` or ``"max"``.
-        num_classes: Classifier width.
-        classifier_activation: Activation of the output, e.g. ``"softmax"`` or None for logits.
-        dropout: Dropout before the classifier (timm ``drop_rate``, default 0).
-        bn_momentum: Keras BatchNorm momentum.
-        bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-    """
-    name = name or "xception"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
+@builder_doc("Builds Xception.", input_size=299, drop_path=None, extra=BN_ARGS)
+def Xception(*, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, **common) -> keras.Model:
+    args = CommonArgs.parse(common, builder="Xception", name="xception", input_size=299, min_size=MIN_INPUT_SIZE,
+                            drop_path_rate=None)
     norm = NormConfig(momentum=bn_momentum, epsilon=bn_epsilon)
 
-    inputs = image_input(input_shape or (299, 299, 3), min_size=MIN_INPUT_SIZE, model_name=name)
+    inputs = args.inputs()
     x = inputs
     for index, (channels, strides) in enumerate(STEM, start=1):
         # Unpadded ("valid" is PyTorch's padding 0), so not tfzoo.layers.conv2d, which pads.
@@ -160,9 +136,7 @@ def Xception(
                              pointwise_name=f"conv{index}_pointwise")
         x = norm_layer(norm, f"bn{index}")(x)
         x = activation("relu", f"act{index}")(x)
-
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes, dropout=dropout,
-                        classifier_activation=classifier_activation, name=name, weights=weights, classifier_name="fc")
+    return args.finish(inputs, x, classifier_name="fc")
 
 
 register_model(ModelSpec(
@@ -179,5 +153,5 @@ register_model(ModelSpec(
     interpolation="bicubic",
     mean=(0.5, 0.5, 0.5),
     std=(0.5, 0.5, 0.5),
-    feature_layers=FEATURE_LAYERS,
+    feature_info=FEATURE_INFO,
 ))

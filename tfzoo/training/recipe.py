@@ -12,10 +12,10 @@ Kept apart from `trainer.py` so the trainer hooks each in with one line:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 from tfzoo.data.augment import AugmentConfig
 from tfzoo.errors import UsageError
+from tfzoo.models._builder import builder_accepts
 from tfzoo.models.registry import get_spec
 from tfzoo.optimizers import create_schedule, scaled_learning_rate
 from tfzoo.training.config import TrainConfig
@@ -51,27 +51,22 @@ def augment_config(config: TrainConfig) -> AugmentConfig:
     return AugmentConfig(**{field.name: getattr(config, field.name) for field in dataclasses.fields(AugmentConfig)})
 
 
-def _accepts(builder, argument: str) -> bool:
-    parameters = inspect.signature(builder).parameters
-    return argument in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
-
-
 def model_overrides(config: TrainConfig) -> dict:
-    """Builder arguments for ``--drop_rate`` (the builders' ``dropout``) and ``--drop_path_rate``.
+    """Builder arguments for ``--drop_rate`` and ``--drop_path_rate`` (the builders' own names).
 
     Raises:
         UsageError: when the model's family has no such option.
     """
     spec = get_spec(config.model)
     overrides = {}
-    for flag, argument in (("drop_rate", "dropout"), ("drop_path_rate", "drop_path_rate")):
+    for flag in ("drop_rate", "drop_path_rate"):
         value = getattr(config, flag)
         if value is None:
             continue
-        if not _accepts(spec.builder, argument):
+        if not builder_accepts(spec.builder, flag):
             raise UsageError(f"{spec.name} has no {flag.replace('_', ' ')} option; leave --{flag} unset "
                              "for this model")
-        overrides[argument] = value
+        overrides[flag] = value
     return overrides
 
 
