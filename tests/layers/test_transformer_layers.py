@@ -266,7 +266,7 @@ def test_serialization_round_trip(tmp_path):
     tokens = AbsolutePositionEmbedding((1, 1), num_prefix_tokens=2, name="pos_embed")(tokens, patches)
     tokens = transformer_block(tokens, 2, init_values=0.1, skip_lam=2.0, drop_path=0.1, name="blocks_0")
     tokens = mixer_block(tokens, tokens_hidden=4, channels_hidden=8, name="blocks_1")
-    out = TokensToMap(2, stride=4)(tokens, images)
+    out = TokensToMap(num_prefix_tokens=2, stride=4)(tokens, images)
     model = keras.Model(images, out)
     x = np.random.default_rng(5).standard_normal((2, 8, 12, 3)).astype(np.float32)
     y = model(x).numpy()

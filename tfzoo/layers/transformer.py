@@ -25,7 +25,6 @@ splits as ``(3, heads, head_dim)``, pre-norm residuals with DropPath.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import keras
@@ -34,7 +33,7 @@ from keras import ops
 from tfzoo.layers.drop_path import DropPath
 from tfzoo.layers.nf_layers import ScaleByConstant
 
-__all__ = ["FusedQKVAttention", "LayerScale", "PrefixTokens", "TokensToMap", "mixer_block", "mlp",
+__all__ = ["FusedQKVAttention", "LayerScale", "PrefixTokens", "mixer_block", "mlp",
            "multi_head_self_attention", "patch_embed", "transformer_block", "trunc_normal_init"]
 
 LAYER_NORM_EPSILON = 1e-6
@@ -128,56 +127,6 @@ class PrefixTokens(keras.layers.Layer):
         config = super().get_config()
         config.update({"distilled": self.distilled, "cls_init_std": self.cls_init_std,
                        "dist_init_std": self.dist_init_std})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="tfzoo")
-class TokensToMap(keras.layers.Layer):
-    """Drops the prefix tokens and lays the patch tokens out as a ``[B, gh, gw, C]`` map.
-
-    Called as ``layer(tokens)`` (the patch tokens must form a square grid) or
-    ``layer(tokens, grid)``, where ``grid`` is any ``[B, H, W, ...]`` tensor and
-    the patch grid is ``(H // stride, W // stride)`` (pass the images with
-    ``stride=patch_size``).
-
-    Args:
-        num_prefix_tokens: Leading class / distillation tokens to drop.
-        stride: Divisor from `grid`'s spatial size to the patch grid.
-    """
-
-    def __init__(self, num_prefix_tokens: int = 1, stride: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.num_prefix_tokens = int(num_prefix_tokens)
-        self.stride = int(stride)
-
-    def _grid(self, tokens_shape, grid_shape):
-        if grid_shape is not None:
-            return tuple(None if s is None else s // self.stride for s in grid_shape[1:3])
-        length = tokens_shape[1]
-        if length is None:
-            return None, None
-        side = math.isqrt(length - self.num_prefix_tokens)
-        if side * side != length - self.num_prefix_tokens:
-            raise ValueError(f"{length - self.num_prefix_tokens} patch tokens do not form a square grid; "
-                             "pass the `grid` input")
-        return side, side
-
-    def call(self, tokens, grid=None):
-        patches = tokens[:, self.num_prefix_tokens:]
-        if grid is not None:
-            shape = ops.shape(grid)
-            height, width = shape[1] // self.stride, shape[2] // self.stride
-        else:
-            height, width = self._grid(tokens.shape, None)
-        return ops.reshape(patches, (ops.shape(tokens)[0], height, width, tokens.shape[-1]))
-
-    def compute_output_shape(self, tokens_shape, grid_shape=None):
-        height, width = self._grid(tokens_shape, grid_shape)
-        return (tokens_shape[0], height, width, tokens_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"num_prefix_tokens": self.num_prefix_tokens, "stride": self.stride})
         return config
 
 
