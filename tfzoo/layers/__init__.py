@@ -14,7 +14,7 @@ from tfzoo.layers.rep_block import RepVGGBlock
 from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
-from tfzoo.layers.transformer import (FusedQKVAttention, LayerScale, PrefixTokens, mixer_block, mlp,
+from tfzoo.layers.transformer import (FusedQKVAttention, LayerScale, PrefixTokens, SelectToken, mixer_block, mlp,
                                       multi_head_self_attention, patch_embed, transformer_block, trunc_normal_init)
 from tfzoo.layers.weight_norm import WeightNormalization
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
@@ -29,6 +29,6 @@ __all__ = [
     "NORM_KINDS", "NF_GAMMAS", "NFResidual", "ScaleByConstant", "ScaledActivation",
     "ScaledWSConv2D", "WSConv2D", "WeightNormalization", "WholeMapConv2D",
     "AbsolutePositionEmbedding", "bicubic_matrix", "resample_position_embedding", "FusedQKVAttention", "LayerScale",
-    "PrefixTokens", "mixer_block", "mlp", "multi_head_self_attention", "patch_embed",
+    "PrefixTokens", "SelectToken", "mixer_block", "mlp", "multi_head_self_attention", "patch_embed",
     "transformer_block", "trunc_normal_init",
 ]

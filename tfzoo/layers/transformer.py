@@ -33,7 +33,7 @@ from keras import ops
 from tfzoo.layers.drop_path import DropPath
 from tfzoo.layers.nf_layers import ScaleByConstant
 
-__all__ = ["FusedQKVAttention", "LayerScale", "PrefixTokens", "mixer_block", "mlp",
+__all__ = ["FusedQKVAttention", "LayerScale", "PrefixTokens", "SelectToken", "mixer_block", "mlp",
            "multi_head_self_attention", "patch_embed", "transformer_block", "trunc_normal_init"]
 
 LAYER_NORM_EPSILON = 1e-6
@@ -127,6 +127,30 @@ class PrefixTokens(keras.layers.Layer):
         config = super().get_config()
         config.update({"distilled": self.distilled, "cls_init_std": self.cls_init_std,
                        "dist_init_std": self.dist_init_std})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class SelectToken(keras.layers.Layer):
+    """Token ``index`` of ``[B, N, C]`` tokens, ``[B, C]`` (DeiT: 0 is the class token, 1 the distillation token).
+
+    Args:
+        index: Position of the token.
+    """
+
+    def __init__(self, index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.index = int(index)
+
+    def call(self, tokens):
+        return tokens[:, self.index]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"index": self.index})
         return config
 
 
