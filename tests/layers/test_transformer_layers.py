@@ -19,7 +19,7 @@ from tfzoo.convert import deterministic_state_dict, load_timm_state_dict
 from tfzoo.layers import (AbsolutePositionEmbedding, FusedQKVAttention, PrefixTokens, TokensToMap, bicubic_matrix,
                           mixer_block, patch_embed, resample_position_embedding, transformer_block)
 
-REFERENCE = pathlib.Path(__file__).resolve().parents[1] / "reference_data" / "pos_embed_resample.npz"
+REFERENCE = pathlib.Path(__file__).resolve().parents[1] / "reference_data" / "transformers" / "pos_embed_resample.npz"
 _erf = np.vectorize(math.erf)
 
 
