@@ -23,11 +23,20 @@ from tfzoo.models import ZooModel
 from tfzoo.models.registry import get_spec
 from tests.models.test_nfnet import HEAVY_MODELS
 from tests.models.test_repvgg import HEAVY_MODELS as HEAVY_REPVGG
+from tests.models.test_vit import HEAVY_MODELS as HEAVY_TRANSFORMERS
 
 # NFNet F1-F6 (133M-438M parameters, 10-40 s per build) and nf_resnet101 are left out here; test_nfnet.py
 # checks their exact counts from a shallow build of the same blocks, and F0 / nf_resnet50 stand in for their layers.
 # RepVGG B1/B2/B3 (45M-123M) likewise: test_repvgg.py checks their counts from the block plan.
-ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG]
+# ViT-B/L, DeiT-B and Mixer-B/L (60M-304M) too: test_vit.py checks their counts with a formula that reproduces
+# timm's figure for every name and equals shallow builds.
+ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG + HEAVY_TRANSFORMERS]
+# Families whose parameter count depends on the input size (Mixer's token MLP is as wide as the patch count):
+# their count is checked at the registered input size.
+COUNT_AT_INPUT_SIZE = {"mlp_mixer"}
+# Token families: one feature map at the patch stride; Mixer's token MLP also needs a fixed input size.
+TOKEN_FAMILIES = {"vit", "deit", "mlp_mixer"}
+FIXED_SIZE_FAMILIES = {"mlp_mixer"}
 NUM_CLASSES = 7
 # The slower config round trip and .keras save/load run on a sample: the two
 # smallest variants of each family, which cover every block type the family
@@ -60,7 +69,7 @@ def _small(name):
 def test_forward_and_reference_parameter_count(name):
     """One 1000-class build per model (at its smallest input, which does not change the parameter count)."""
     info = tfzoo.model_info(name)
-    size = info["min_input_size"]
+    size = info["input_size"] if info["family"] in COUNT_AT_INPUT_SIZE else info["min_input_size"]
     model = tfzoo.create_model(name, input_shape=(size, size, 3))
     assert _trainable(model) == info["num_params"]
     with open(os.path.join(REFERENCE_DATA, "param_counts.json")) as handle:
@@ -129,9 +138,15 @@ def test_features_only_follow_the_family_declaration(name):
     assert tfzoo.model_info(name)["feature_strides"] == tuple(strides)
     step = max(strides)
     size = -(-max(64, get_spec(name).min_input_size) // step) * step
-    model = tfzoo.create_model(name, features_only=True, input_shape=(None, None, 3))
-    small = model(np.zeros((1, size, size, 3), "float32"))
-    large = model(np.zeros((1, size + step, size + step, 3), "float32"))
+    if get_spec(name).family in FIXED_SIZE_FAMILIES:  # built for one input size (MLP-Mixer)
+        small = tfzoo.create_model(name, features_only=True, input_shape=(size, size, 3))(
+            np.zeros((1, size, size, 3), "float32"))
+        large = tfzoo.create_model(name, features_only=True, input_shape=(size + step, size + step, 3))(
+            np.zeros((1, size + step, size + step, 3), "float32"))
+    else:
+        model = tfzoo.create_model(name, features_only=True, input_shape=(None, None, 3))
+        small = model(np.zeros((1, size, size, 3), "float32"))
+        large = model(np.zeros((1, size + step, size + step, 3), "float32"))
     assert sorted(small) == sorted(f"stride_{stride}" for stride in strides)
     for stride in strides:
         key = f"stride_{stride}"
