@@ -298,6 +298,17 @@ def test_eval_reports_the_losses_of_metrics_json(finished_run):
     assert metrics["val_loss"] != pytest.approx(metrics["val_loss_plain"], abs=1e-7)  # they do differ
 
 
+def test_model_keras_keeps_the_model_class(finished_run):
+    """The inference twin is built as the model's own class (a ZooModel that records its registry name),
+    and RunDir.load_model finds that class in a fresh process that imported nothing else."""
+    code = ("import sys; from tfzoo.utils.rundir import RunDir; m = RunDir(sys.argv[1]).load_model(); "
+            "print(type(m).__name__, m.get_config()['zoo_info']['name'])")
+    result = subprocess.run([sys.executable, "-c", code, str(finished_run[0])], capture_output=True, text=True,
+                            env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ZooModel", "mobilenet_v3_small_050"]
+
+
 def test_model_keras_behind_the_checkpoint_is_caught_up(finished_run, tmp_path):
     """A kill between the checkpoint and model.keras (checkpoint first) is repaired by the next start."""
     run_dir = tmp_path / "behind"

@@ -144,6 +144,7 @@ def load_keras_file(path: str):
     import keras
 
     import tfzoo.layers  # noqa: F401  (registers custom layers for deserialization)
+    import tfzoo.models.zoo_model  # noqa: F401  (registers ZooModel, the class of every tfzoo model)
 
     if not zipfile.is_zipfile(path):
         raise UsageError(f"{path} is not a valid .keras file (not a zip archive: truncated or corrupt); "
