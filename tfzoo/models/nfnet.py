@@ -46,8 +46,10 @@ Matching timm, and where it differs from DeepMind:
   (``gamma_in_act`` in the table). ``dm_nfnet_*`` apply gamma in the
   activation, as DeepMind.
 - Weight-standardization epsilon: see `tfzoo.layers.ws_conv`; tfzoo uses
-  DeepMind's ``max(N var, 1e-4)``. The stored reference outputs were
-  recorded from timm with ``std_conv_eps=0``, where the two formulas agree.
+  DeepMind's ``max(N var, 1e-4)`` by default. The stored reference outputs
+  were recorded from timm with ``std_conv_eps=1e-10``, where the two formulas
+  agree; ``std_conv_eps=1e-5`` computes timm's form, which models loaded
+  from timm checkpoints use (``tests/reference_data/pretrained``).
 - GELU is the exact (erf) form, as timm's ported weights use.
 - Stochastic depth grows linearly with the block index as in DeepMind,
   ``drop_path_rate * index / num_blocks`` (timm: ``index / (num_blocks - 1)``).
@@ -132,6 +134,7 @@ ARCHITECTURES = {
 class _Context(NamedTuple):
     arch: NFArch
     gamma: float  # the activation's gamma constant
+    std_conv_eps: float | None = None  # timm's weight-standardization epsilon (None: DeepMind's form)
 
     @property
     def act_gamma(self) -> float:
@@ -150,7 +153,7 @@ def _conv(x, ctx: _Context, filters: int, kernel_size: int, *, name: str, stride
         x, padding = symmetric_padding(x, kernel_size, strides, 1, name)
     return ScaledWSConv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups,
                           gain_init=gain_init, gamma=ctx.conv_gamma, kernel_initializer=nf_conv_init(),
-                          name=name)(x)
+                          std_conv_eps=ctx.std_conv_eps, name=name)(x)
 
 
 def _act(x, ctx: _Context, name: str, beta: float = 1.0):
@@ -233,6 +236,7 @@ def build_nfnet(
     dropout: float | None = None,
     drop_path_rate: float = 0.0,
     depths: tuple | None = None,
+    std_conv_eps: float | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """Builds an NF-ResNet or NFNet from the `ARCHITECTURES` table.
@@ -249,6 +253,10 @@ def build_nfnet(
         drop_path_rate: Stochastic depth rate, reached by the last block.
         depths: Blocks per stage, replacing the table's (the tests count the largest
             variants' parameters from a shallow build, see tests/models/test_nfnet.py).
+        std_conv_eps: None for DeepMind's weight standardization (the default),
+            or timm's epsilon (1e-5), added to the variance inside the square
+            root as timm's ``ScaledStdConv2d`` does; models loaded from timm
+            checkpoints set it (`tfzoo.convert.pretrained`).
         name: Model name.
     """
     if arch_name not in ARCHITECTURES:
@@ -258,7 +266,7 @@ def build_nfnet(
         arch = arch._replace(depths=tuple(int(d) for d in depths))
     name = name or arch_name
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name)
-    ctx = _Context(arch, NF_GAMMAS[arch.act])
+    ctx = _Context(arch, NF_GAMMAS[arch.act], std_conv_eps)
 
     inputs = image_input(input_shape or (224, 224, 3), min_size=MIN_INPUT_SIZE, model_name=name)
     x = _stem(inputs, ctx)
