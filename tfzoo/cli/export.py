@@ -2,7 +2,7 @@
 
 from absl import flags
 
-flags.DEFINE_string("run_dir", None, "Run directory written by `tfzoo train`.", required=True)
+flags.DEFINE_string("run_dir", None, "Run directory written by `tfzoo train` (or --model NAME --pretrained).")
 flags.DEFINE_string("output", None, "Version directory (models/NAME/1) or model base directory "
                     "(models/NAME: the next version number is used).", required=True)
 flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
@@ -11,6 +11,12 @@ flags.DEFINE_boolean("reparameterize", True, "Export re-parameterizable models (
                      "(one 3x3 conv + ReLU per block); --noreparameterize keeps the training form.")
 flags.DEFINE_boolean("fuse_bn", False, "Fold every conv -> BatchNorm pair into one convolution with bias.")
 FLAGS = flags.FLAGS
+# --- pretrained weights (issue 11): tfzoo export --model NAME --pretrained --output DIR ---
+from tfzoo.cli.flags_pretrained import define_pretrained_model_flags, pretrained_model_args  # noqa: E402
+
+define_pretrained_model_flags()
+flags.DEFINE_integer("image_size", None, "With --pretrained: input resolution (default: the checkpoint's).")
+# ---
 
 
 def main(args):
@@ -24,9 +30,23 @@ def main(args):
         raise UsageError(f"unexpected arguments {' '.join(args)}; export takes flags only")
     if FLAGS.top_k < 1:
         raise UsageError(f"--top_k must be a positive integer, got {FLAGS.top_k}")
-    run = RunDir(FLAGS.run_dir)
-    config = run.read_config()
-    model = run.load_model()
+    # --- pretrained weights (issue 11) ---
+    pretrained = pretrained_model_args()
+    if pretrained is not None:
+        if FLAGS.run_dir:
+            raise UsageError("pass either --run_dir or --model with --pretrained, not both")
+        from tfzoo.convert.pretrained import class_names_for
+        from tfzoo.export.pretrained import pretrained_model, pretrained_preprocess
+        model = pretrained_model(*pretrained, image_size=FLAGS.image_size)
+        config = {"model": model.zoo_info["name"], "class_names": class_names_for(model),
+                  "preprocess": pretrained_preprocess(model).to_dict()}
+    elif not FLAGS.run_dir:
+        raise UsageError("export needs --run_dir RUN (or --model NAME --pretrained)")
+    else:
+        run = RunDir(FLAGS.run_dir)
+        config = run.read_config()
+        model = run.load_model()
+    # ---
     path = export_saved_model(model, FLAGS.output, preprocess=PreprocessConfig.from_dict(config["preprocess"]),
                               class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite,
                               model_name=config["model"], reparameterize=FLAGS.reparameterize, fuse_bn=FLAGS.fuse_bn)

@@ -512,6 +512,16 @@ def preprocess_overrides(zoo_info: Mapping | None) -> dict:
     return out
 
 
+def checkpoint_preprocess(name: str, pretrained: Any) -> dict:
+    """`PreprocessConfig` fields from the checkpoint ``pretrained`` points at (fetching it if needed).
+
+    For code that sets up its input pipeline before it builds the model (`tfzoo.training.train`).
+    """
+    resolved = resolve_pretrained(name, pretrained)
+    config = fetch_from_hub(resolved.repo_id)[1] if resolved.repo_id else _local_config(resolved.path)
+    return preprocess_overrides({"pretrained_cfg": _pretrained_cfg(config, resolved, None)})
+
+
 def _local_config(path: str) -> dict | None:
     candidate = os.path.join(os.path.dirname(os.path.abspath(path)), HUB_CONFIG)
     return _read_config(candidate) if os.path.isfile(candidate) else None
