@@ -22,7 +22,6 @@ import os
 import pathlib
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -375,3 +374,46 @@ def test_convert_cli_equals_in_memory_conversion(resnet18_case, tmp_path, tfzoo_
                             capture_output=True, text=True, timeout=600, env=CLI_ENV)
     assert result.returncode == 2 and "fc.bias" in result.stderr and "missing keys" in result.stderr
     assert not (tmp_path / "bad.keras").exists()
+
+
+# ---- fine-tuning and prediction from a checkpoint ----
+
+@pytest.fixture(scope="module")
+def mobilenet_checkpoint(tmp_path_factory):
+    """mobilenet_v3_small's reference weights as model.safetensors + a timm config.json (bicubic, crop 0.9)."""
+    _, manifest, state_dict = load_case("mobilenet_v3_small")
+    folder = tmp_path_factory.mktemp("mnv3s")
+    safetensors_numpy.save_file(state_dict, str(folder / "model.safetensors"))
+    config = timm_config("mobilenetv3_small_100", "lamb_in1k", "classifier")
+    config["pretrained_cfg"].update(crop_pct=0.9, mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, state_dict
+
+
+def test_predict_pretrained_names_imagenet_classes(mobilenet_checkpoint, tmp_path):
+    from tfzoo.export.pretrained import predict_pretrained
+
+    folder, _ = mobilenet_checkpoint
+    image = tmp_path / "x.png"
+    image.write_bytes(tiny_png())
+    [result] = predict_pretrained("mobilenet_v3_small", str(folder), [str(image)], top_k=5)
+    names = pt.imagenet_class_names()
+    assert len(result["top_k"]) == 5
+    for entry in result["top_k"]:
+        assert entry["name"] == names[entry["class"]]
+
+
+@pytest.mark.slow
+def test_train_fine_tunes_from_checkpoint(mobilenet_checkpoint, tmp_path):
+    from tfzoo.training import TrainConfig, train
+    from tfzoo.utils.rundir import RunDir
+
+    folder, state_dict = mobilenet_checkpoint
+    path = str(folder / "model.safetensors")
+    train(TrainConfig(model="mobilenet_v3_small", epochs=1, steps_per_epoch=1, batch_size=16, image_size=32,
+                      run_dir=str(tmp_path / "run"), pretrained=path, verbose=0))
+    config = RunDir(str(tmp_path / "run")).read_config()
+    assert config["pretrained"] == path and config["train"]["pretrained"] == path
+    assert config["pretrained_cfg"]["crop_pct"] == 0.9
+    assert config["preprocess"]["mean"] == [0.5, 0.5, 0.5] and config["preprocess"]["interpolation"] == "bicubic"
+    assert config["num_classes"] == 10  # digits: a fresh 10-class head on the pretrained backbone

@@ -3,6 +3,7 @@
 from absl import flags
 
 flags.DEFINE_boolean("aliases", False, "Also list alias names.")
+flags.DEFINE_boolean("pretrained", False, "Only models with published pretrained weights, with their default tag.")
 FLAGS = flags.FLAGS
 
 
@@ -13,7 +14,7 @@ def main(args):
     if len(args) > 1:
         raise UsageError("list takes at most one pattern, e.g. tfzoo list 'mobilenet*'")
     pattern = args[0] if args else "*"
-    names = list_models(pattern, include_aliases=FLAGS.aliases)
+    names = list_models(pattern, include_aliases=FLAGS.aliases, pretrained=FLAGS.pretrained)
     if not names:
         raise UsageError(f"no model matches {pattern!r}; run `tfzoo list` to see all")
     rows = [("name", "params", "input", "family")]
@@ -21,6 +22,10 @@ def main(args):
         info = model_info(name)
         params = f"{info['num_params'] / 1e6:.2f}M" if info["num_params"] else "-"
         rows.append((name, params, str(info["input_size"]), info["family"]))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        if FLAGS.pretrained:  # issue 11
+            rows[-1] += (info["pretrained_tags"][0],)
+    if FLAGS.pretrained:
+        rows[0] += ("default pretrained tag",)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
