@@ -417,3 +417,39 @@ def test_train_fine_tunes_from_checkpoint(mobilenet_checkpoint, tmp_path):
     assert config["pretrained_cfg"]["crop_pct"] == 0.9
     assert config["preprocess"]["mean"] == [0.5, 0.5, 0.5] and config["preprocess"]["interpolation"] == "bicubic"
     assert config["num_classes"] == 10  # digits: a fresh 10-class head on the pretrained backbone
+
+
+def test_scaled_ws_conv_timm_epsilon_matches_numpy():
+    """std_conv_eps: timm's ScaledStdConv2d, gamma * gain * (w - mean) / sqrt(N (var + eps)); config round trip."""
+    from tfzoo.layers.ws_conv import ScaledWSConv2D
+
+    layer = ScaledWSConv2D(3, 3, gamma=1.7, std_conv_eps=1e-2)
+    layer.build((None, 5, 5, 2))
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((3, 3, 2, 3)).astype(np.float32) * 0.05  # small var: eps matters
+    gain = rng.uniform(0.5, 1.5, 3).astype(np.float32)
+    layer.kernel.assign(kernel)
+    layer.gain.assign(gain)
+    flat = kernel.reshape(-1, 3).astype(np.float64)
+    expected = 1.7 * gain * (flat - flat.mean(0)) / np.sqrt(18 * (flat.var(0) + 1e-2))
+    np.testing.assert_allclose(np.asarray(layer.standardized_kernel()).reshape(-1, 3), expected, rtol=1e-5)
+    deepmind = (flat - flat.mean(0)) / np.sqrt(np.maximum(18 * flat.var(0), 1e-4)) * 1.7 * gain
+    assert np.max(np.abs(deepmind - expected)) > 0.1  # the two forms differ visibly at this epsilon
+    clone = ScaledWSConv2D.from_config(layer.get_config())
+    assert clone.std_conv_eps == 1e-2
+    assert "std_conv_eps" not in ScaledWSConv2D(3, 3).get_config()  # DeepMind's form stays the default
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["predict", "--pretrained", "x.png"], ["--pretrained needs --model"]),
+    (["convert", "--model", "resnet18", "--checkpoint", "model.pth", "--output", "out.keras"],
+     ["pickle", "save_file"]),
+    (["export", "--output", "models/x"], ["--run_dir", "--pretrained"]),
+])
+def test_cli_mistakes_give_one_line(args, needles, tmp_path, tfzoo_cmd):
+    (tmp_path / "model.pth").write_bytes(pickle.dumps(_Trap()))
+    result = subprocess.run(tfzoo_cmd + args, capture_output=True, text=True, env=CLI_ENV, cwd=tmp_path, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
