@@ -206,6 +206,22 @@ def test_offline_without_cache_is_one_clear_error(offline_hub):
     assert "timm/resnet50.a1_in1k" in message and "HF_HUB_OFFLINE" in message and "pretrained=/path" in message
 
 
+def test_unreachable_hub_without_cache_is_one_clear_error(offline_hub, monkeypatch, capfd):
+    """Network on but the Hub unreachable (a closed local port; retries not waited for): one line, no warnings."""
+    import huggingface_hub.constants as constants
+
+    endpoint = "http://127.0.0.1:9"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    with pytest.raises(UsageError) as caught:
+        pt.fetch_from_hub("timm/resnet18.a1_in1k")
+    message = str(caught.value)
+    assert "\n" not in message and "unreachable" in message and "HF_HUB_OFFLINE=1" in message
+    assert "thrown while requesting" not in capfd.readouterr().err
+
+
 def test_cli_offline_without_cache_prints_one_line(tmp_path, tfzoo_cmd):
     env = dict(CLI_ENV, HF_HOME=str(tmp_path / "empty"), HF_HUB_OFFLINE="1")
     image = tmp_path / "x.png"

@@ -35,6 +35,7 @@ exports); `preprocess_overrides` turns it into `PreprocessConfig` fields.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -237,7 +238,8 @@ def fetch_from_hub(repo_id: str) -> tuple[str, dict | None]:
     local_missing = errors.LocalEntryNotFoundError
     remote_missing = getattr(errors, "RemoteEntryNotFoundError", errors.EntryNotFoundError)
     try:
-        weights = hf_hub_download(repo_id, HUB_WEIGHTS)
+        with _quiet_hub_client():  # its retry warnings would bury the one-line error
+            weights = hf_hub_download(repo_id, HUB_WEIGHTS)
     except local_missing:
         if constants.HF_HUB_OFFLINE:
             reason = f"HF_HUB_OFFLINE is set and it is not in the cache ({constants.HF_HUB_CACHE})"
@@ -253,10 +255,23 @@ def fetch_from_hub(repo_id: str) -> tuple[str, dict | None]:
     except (OSError, ValueError) as error:  # HTTP errors, timeouts, proxies ...
         raise UsageError(_offline_hint(repo_id, _short(error))) from None
     try:
-        config_path = hf_hub_download(repo_id, HUB_CONFIG)
+        with _quiet_hub_client():
+            config_path = hf_hub_download(repo_id, HUB_CONFIG)
     except (OSError, ValueError, errors.EntryNotFoundError):
         return weights, None
     return weights, _read_config(config_path)
+
+
+@contextlib.contextmanager
+def _quiet_hub_client():
+    """Raises the huggingface_hub logger to ERROR for the duration (it warns on each retried request)."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
 
 
 def _read_config(path: str) -> dict | None:
