@@ -472,3 +472,22 @@ def test_cli_mistakes_give_one_line(args, needles, tmp_path, tfzoo_cmd):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0]
+
+
+def test_bfloat16_checkpoints_read_exactly(tmp_path):
+    """NumPy has no bfloat16; BF16 entries become the float32 values they encode, other dtypes stay."""
+    import struct
+
+    values = np.array([[1.5, -2.0], [0.15625, -384.0]], np.float32)  # exactly representable in bfloat16
+    bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    f32 = np.arange(3, dtype="<f4").tobytes()
+    header = json.dumps({"__metadata__": {"format": "pt"},
+                         "w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]},
+                         "b": {"dtype": "F32", "shape": [3], "data_offsets": [8, 20]}}).encode()
+    header += b" " * (-len(header) % 8)
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bf16 + f32)
+    state_dict = pt.read_safetensors(str(path))
+    np.testing.assert_array_equal(state_dict["w"], values)
+    assert state_dict["w"].dtype == np.float32
+    np.testing.assert_array_equal(state_dict["b"], np.arange(3, dtype=np.float32))

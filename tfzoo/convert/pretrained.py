@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import re
+import struct
 from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
@@ -308,7 +309,41 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
 
     try:
         return load_file(path)
+    except TypeError as error:
+        if "bfloat16" not in str(error):
+            raise UsageError(f"cannot read {path} as safetensors: {_short(error)}") from None
     except Exception as error:  # noqa: BLE001 - a corrupt or unsupported file is the user's to fix
+        raise UsageError(f"cannot read {path} as safetensors: {_short(error)}") from None
+    return _read_with_bfloat16(path)
+
+
+def _read_with_bfloat16(path: str) -> dict[str, np.ndarray]:
+    """NumPy has no bfloat16: reads a safetensors file whose BF16 tensors become float32 (exactly).
+
+    The format is an 8-byte little-endian header length, a JSON header
+    ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}`` and the raw
+    little-endian data; a bfloat16 is the upper half of a float32.
+    """
+    dtypes = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+              "U8": "u1", "BOOL": "?"}
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+            data = handle.read()
+        out = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = entry["data_offsets"]
+            raw = data[begin:end]
+            if entry["dtype"] == "BF16":
+                value = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                value = np.frombuffer(raw, dtypes[entry["dtype"]])
+            out[name] = value.reshape(entry["shape"]).copy()
+        return out
+    except (KeyError, ValueError, struct.error) as error:
         raise UsageError(f"cannot read {path} as safetensors: {_short(error)}") from None
 
 
