@@ -487,7 +487,7 @@ def test_bfloat16_checkpoints_read_exactly(tmp_path):
     header += b" " * (-len(header) % 8)
     path = tmp_path / "bf16.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + bf16 + f32)
-    state_dict = pt.read_safetensors(str(path))
-    np.testing.assert_array_equal(state_dict["w"], values)
-    assert state_dict["w"].dtype == np.float32
-    np.testing.assert_array_equal(state_dict["b"], np.arange(3, dtype=np.float32))
+    for state_dict in (pt.read_safetensors(str(path)), pt._read_with_bfloat16(str(path))):
+        np.testing.assert_array_equal(state_dict["w"], values)
+        assert state_dict["w"].dtype == np.float32
+        np.testing.assert_array_equal(state_dict["b"], np.arange(3, dtype=np.float32))

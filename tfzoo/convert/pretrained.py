@@ -307,8 +307,9 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
         raise UsageError(f"{path} is not a safetensors file")
     from safetensors.numpy import load_file
 
-    try:
-        return load_file(path)
+    try:  # with ml_dtypes loaded (TensorFlow imports it) NumPy knows bfloat16; widen it as the fallback does
+        return {key: value.astype(np.float32) if value.dtype.name == "bfloat16" else value
+                for key, value in load_file(path).items()}
     except TypeError as error:
         if "bfloat16" not in str(error):
             raise UsageError(f"cannot read {path} as safetensors: {_short(error)}") from None
