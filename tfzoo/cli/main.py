@@ -27,6 +27,9 @@ VERBS = {
     "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
     "benchmark": ("tfzoo.cli.benchmark", "params, FLOPs and images/s: tfzoo benchmark --model NAME"),
     "recipes": ("tfzoo.cli.recipes_cmd", "list the packaged training recipes: tfzoo train --recipe NAME"),
+    # --- pretrained weights (issue 11) ---
+    "convert": ("tfzoo.cli.convert", "timm safetensors checkpoint -> .keras, offline: tfzoo convert --model NAME "
+                "--checkpoint FILE.safetensors --output OUT.keras"),
 }
 
 

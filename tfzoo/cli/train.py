@@ -4,11 +4,15 @@ A packaged recipe: tfzoo train --recipe digits_lamb [flags, which override it]
 (`tfzoo recipes` lists them). Re-running the same command resumes the run.
 """
 
+import dataclasses
+
 from absl import flags
 
 from tfzoo.cli.flags import define_train_flags, train_config_from_flags
+from tfzoo.cli.flags_pretrained import define_pretrained_flag, pretrained_value
 
 define_train_flags()
+define_pretrained_flag()  # --pretrained[=TAG|PATH] fine-tunes from published weights
 FLAGS = flags.FLAGS
 LOADS_TENSORFLOW_ITSELF = True  # after the flags are validated, so a mistake answers at once
 
@@ -22,7 +26,7 @@ def main(args):
         raise UsageError(f"unexpected arguments {' '.join(args)}; train takes flags only (see --help)")
     if FLAGS.recipe is not None and FLAGS.recipe != _runtime.expanded_recipe:
         raise UsageError(f"--recipe={FLAGS.recipe} inside a flag file is not read; pass --recipe on the command line")
-    config = train_config_from_flags().validate()
+    config = dataclasses.replace(train_config_from_flags(), pretrained=pretrained_value()).validate()
     _runtime.load_tensorflow()
     from tfzoo.models.registry import get_spec
     from tfzoo.training import train

@@ -175,13 +175,34 @@ def _rules_for(layer: keras.layers.Layer) -> dict[str, ParamRule] | None:
     return None
 
 
-def _layers_with_weights(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Leaf layers that own weights, descending into nested models."""
+def _layers_with_weights(model: keras.Model) -> Iterator[tuple[str, keras.layers.Layer]]:
+    """``(name, layer)`` of the leaf layers that own weights, descending into nested models.
+
+    A layer with no conversion rule whose weights all belong to its sublayers
+    (a composite block such as `tfzoo.layers.RepVGGBlock`) is replaced by its
+    sublayers, named ``<block>_<sublayer>`` (``stage1_0_rbr_dense_conv`` for
+    the reference's ``stage1.0.rbr_dense.conv``).
+    """
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _layers_with_weights(layer)
+            for name, leaf in _layers_with_weights(layer):
+                yield name, leaf
         elif layer.weights:
-            yield layer
+            yield from _expand(layer.name, layer)
+
+
+def _expand(name: str, layer: keras.layers.Layer) -> Iterator[tuple[str, keras.layers.Layer]]:
+    sublayers = [sub for sub in layer._flatten_layers(include_self=False, recursive=False) if sub.weights]
+    owned = {id(w) for sub in sublayers for w in sub.weights}
+    if _rules_for(layer) is None and sublayers and all(id(w) in owned for w in layer.weights):
+        for sub in sublayers:
+            yield from _expand(f"{name}_{sub.name}", sub)
+    else:
+        yield name, layer
+
+
+def _skipped(module: str, skip_modules) -> bool:
+    return any(module == skip or module.startswith(skip + ".") for skip in skip_modules)
 
 
 def _module_index(keys) -> dict[str, str | None]:
@@ -223,6 +244,7 @@ def _weight_map(
     model: keras.Model,
     keys,
     module_path: Callable[[str], str | None] | None = None,
+    skip_modules=(),
 ) -> tuple[list[tuple[keras.Variable, str, ParamRule, keras.layers.Layer]], _Problems]:
     """Pairs every weight of `model` with a state-dict key (no values are read).
 
@@ -231,6 +253,7 @@ def _weight_map(
         keys: The state dict's keys.
         module_path: Optional per-family hook, layer name -> timm module path
             (or None to fall back to the underscore lookup).
+        skip_modules: timm module paths whose layers are left as they are.
 
     Returns:
         ``[(variable, key, rule, layer)]`` and the problems found (layers with no
@@ -241,26 +264,30 @@ def _weight_map(
     index = _module_index(keys)
     problems = _Problems()
     pairs = []
-    for layer in _layers_with_weights(model):
+    for layer_name, layer in _layers_with_weights(model):
         rules = _rules_for(layer)
         if rules is None:
             problems.add("layers with no conversion rule",
-                         f"{layer.name} ({type(layer).__name__}); add one with register_param_rule")
+                         f"{layer_name} ({type(layer).__name__}); add one with register_param_rule")
             continue
-        module = module_path(layer.name) if module_path else None
+        module = module_path(layer_name) if module_path else None
         if module is None and all(rule.absolute for rule in rules.values()):
             module = ""
         if module is None:
-            module = index.get(layer.name, "")
+            module = index.get(layer_name, "")
             if module is None:
-                problems.add("ambiguous layer names", f"{layer.name}: two timm modules spell it with '_' for '.'; "
+                problems.add("ambiguous layer names", f"{layer_name}: two timm modules spell it with '_' for '.'; "
                              "pass module_path to disambiguate")
                 continue
             if not module:
+                if _skipped(layer_name.replace("_", "."), skip_modules):
+                    continue  # e.g. a fresh classifier for a checkpoint without one
                 problems.add("layers with no timm module",
-                             f"{layer.name} ({type(layer).__name__}): no state-dict key starts with a module path "
-                             f"that spells {layer.name!r} with '.' for '_'")
+                             f"{layer_name} ({type(layer).__name__}): no state-dict key starts with a module path "
+                             f"that spells {layer_name!r} with '.' for '_'")
                 continue
+        if _skipped(module, skip_modules):
+            continue
         for variable in layer.weights:
             rule = rules.get(variable.name)
             if rule is None:
@@ -279,6 +306,7 @@ def load_timm_state_dict(
     state_dict: Mapping[str, np.ndarray],
     strict: bool = True,
     module_path: Callable[[str], str | None] | None = None,
+    skip_modules=(),
 ) -> None:
     """Assigns a timm state dict to a tfzoo model whose layer names mirror timm's modules.
 
@@ -293,15 +321,20 @@ def load_timm_state_dict(
             example a classifier of another width) and warn about them.
         module_path: Per-family hook for names that do not mirror timm: layer
             name -> timm module path, or None to use the default rule.
+        skip_modules: timm module paths (``"fc"``, ``"head.fc"``) to leave
+            out on both sides: their state-dict entries are not used and the
+            model layers that map to them keep their values (a freshly
+            initialized classifier of another width, a headless backbone).
 
     Raises:
         ValueError: in strict mode, listing every unpaired weight, unused key
             and shape mismatch; nothing is assigned then.
     """
-    pairs, problems = _weight_map(model, state_dict.keys(), module_path)
+    pairs, problems = _weight_map(model, state_dict.keys(), module_path, skip_modules)
     used = {key for _, key, _, _ in pairs}
     for key in state_dict:
-        if key not in used and not key.endswith(IGNORED_SUFFIXES):
+        if key not in used and not key.endswith(IGNORED_SUFFIXES) and not _skipped(key.rpartition(".")[0],
+                                                                                   skip_modules):
             problems.add("unexpected keys", f"{key} {tuple(np.shape(state_dict[key]))}")
 
     assignments = []

@@ -23,6 +23,10 @@ variance *before* the ``1 / sqrt(N)`` scale, i.e. it divides by
 ``1 / fan_in`` initialisation) timm's denominator is larger by a relative
 ``N * eps / 2`` (0.6% at fan-in 1152). ``gamma`` is a constant factor for
 timm's NF-ResNets, which fold the activation's gamma into every convolution.
+`ScaledWSConv2D` computes timm's form when ``std_conv_eps`` is set (a config
+option, so a saved model keeps it): models loaded from timm checkpoints use
+it with timm's 1e-5 (`tfzoo.convert.pretrained`); DeepMind's form stays the
+default for models trained here.
 """
 
 from __future__ import annotations
@@ -75,21 +79,27 @@ class ScaledWSConv2D(WSConv2D):
     """`keras.layers.Conv2D` with Scaled Weight Standardization and a learnable gain (NFNets).
 
     ``w_hat = gamma * gain * (w - mean) / sqrt(max(N * var, eps))``, N the
-    fan-in, mean and (biased) variance over the fan-in axes.
+    fan-in, mean and (biased) variance over the fan-in axes; with
+    ``std_conv_eps`` set, timm's ``ScaledStdConv2d`` form
+    ``gamma * gain * (w - mean) / sqrt(N * (var + std_conv_eps))``.
 
     Args:
         *args: As `keras.layers.Conv2D`.
-        eps: Lower bound of ``N * var`` (DeepMind: 1e-4).
+        eps: Lower bound of ``N * var`` (DeepMind: 1e-4); unused with ``std_conv_eps``.
         gain_init: Initial value of the per-output-channel gain.
         gamma: Constant factor (timm's NF-ResNets fold the activation gamma in here).
+        std_conv_eps: None (DeepMind's form) or timm's epsilon, added to the
+            variance inside the square root (timm's NF models: 1e-5).
         **kwargs: As `keras.layers.Conv2D` (bias on by default, as in the reference).
     """
 
-    def __init__(self, *args, eps: float = 1e-4, gain_init: float = 1.0, gamma: float = 1.0, **kwargs):
+    def __init__(self, *args, eps: float = 1e-4, gain_init: float = 1.0, gamma: float = 1.0,
+                 std_conv_eps: float | None = None, **kwargs):
         kwargs.setdefault("use_bias", True)
         super().__init__(*args, eps=eps, **kwargs)
         self.gain_init = float(gain_init)
         self.gamma = float(gamma)
+        self.std_conv_eps = None if std_conv_eps is None else float(std_conv_eps)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -101,7 +111,10 @@ class ScaledWSConv2D(WSConv2D):
         fan_in = float(kernel.shape[0] * kernel.shape[1] * kernel.shape[2])
         mean = ops.mean(kernel, axis=_FAN_IN_AXES, keepdims=True)
         var = ops.var(kernel, axis=_FAN_IN_AXES, keepdims=True)
-        scale = ops.rsqrt(ops.maximum(var * fan_in, self.eps)) * (self.gain * self.gamma)
+        if self.std_conv_eps is not None:  # timm
+            scale = ops.rsqrt((var + self.std_conv_eps) * fan_in) * (self.gain * self.gamma)
+        else:  # DeepMind
+            scale = ops.rsqrt(ops.maximum(var * fan_in, self.eps)) * (self.gain * self.gamma)
         return (kernel - mean) * scale
 
     # Keras' Conv2D saves exactly [kernel, bias]; the gain goes after them (in .keras files and checkpoints).
@@ -118,4 +131,6 @@ class ScaledWSConv2D(WSConv2D):
     def get_config(self):
         config = super().get_config()
         config.update({"gain_init": self.gain_init, "gamma": self.gamma})
+        if self.std_conv_eps is not None:
+            config["std_conv_eps"] = self.std_conv_eps
         return config

@@ -46,8 +46,10 @@ Matching timm, and where it differs from DeepMind:
   (``gamma_in_act`` in the table). ``dm_nfnet_*`` apply gamma in the
   activation, as DeepMind.
 - Weight-standardization epsilon: see `tfzoo.layers.ws_conv`; tfzoo uses
-  DeepMind's ``max(N var, 1e-4)``. The stored reference outputs were
-  recorded from timm with ``std_conv_eps=0``, where the two formulas agree.
+  DeepMind's ``max(N var, 1e-4)`` by default. The stored reference outputs
+  were recorded from timm with ``std_conv_eps=1e-10``, where the two formulas
+  agree; ``std_conv_eps=1e-5`` computes timm's form, which models loaded
+  from timm checkpoints use (``tests/reference_data/pretrained``).
 - GELU is the exact (erf) form, as timm's ported weights use.
 - Stochastic depth grows linearly with the block index as in DeepMind,
   ``drop_path_rate * index / num_blocks`` (timm: ``index / (num_blocks - 1)``).
@@ -133,6 +135,7 @@ ARCHITECTURES = {
 class _Context(NamedTuple):
     arch: NFArch
     gamma: float  # the activation's gamma constant
+    std_conv_eps: float | None = None  # timm's weight-standardization epsilon (None: DeepMind's form)
 
     @property
     def act_gamma(self) -> float:
@@ -151,7 +154,7 @@ def _conv(x, ctx: _Context, filters: int, kernel_size: int, *, name: str, stride
         x, padding = symmetric_padding(x, kernel_size, strides, 1, name)
     return ScaledWSConv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups,
                           gain_init=gain_init, gamma=ctx.conv_gamma, kernel_initializer=nf_conv_init(),
-                          name=name)(x)
+                          std_conv_eps=ctx.std_conv_eps, name=name)(x)
 
 
 def _act(x, ctx: _Context, name: str, beta: float = 1.0):
@@ -229,7 +232,7 @@ FAMILY_TABLES = {
 }
 
 
-def _build(family: str, variant: str, depths, common) -> keras.Model:
+def _build(family: str, variant: str, depths, std_conv_eps, common) -> keras.Model:
     """The one body behind `NFNet` and `NFResNet`."""
     arch_name = resolve_variant(FAMILY_TABLES[family], variant, family)
     arch = ARCHITECTURES[arch_name]
@@ -237,7 +240,7 @@ def _build(family: str, variant: str, depths, common) -> keras.Model:
         arch = arch._replace(depths=tuple(int(d) for d in depths))
     args = CommonArgs.parse(common, builder=family, name=arch_name, input_size=224, min_size=MIN_INPUT_SIZE,
                             drop_rate=arch.drop_rate)
-    ctx = _Context(arch, NF_GAMMAS[arch.act])
+    ctx = _Context(arch, NF_GAMMAS[arch.act], std_conv_eps)
 
     inputs = args.inputs()
     x = _stem(inputs, ctx)
@@ -260,6 +263,10 @@ def _build(family: str, variant: str, depths, common) -> keras.Model:
 _DEPTHS = """\
     depths: Blocks per stage, replacing the table's (the tests count the largest
         variants' parameters from a shallow build, see tests/models/test_nfnet.py).
+    std_conv_eps: None for DeepMind's weight standardization (the default), or
+        timm's epsilon (1e-5), added to the variance inside the square root as
+        timm's ``ScaledStdConv2d`` does; models loaded from timm checkpoints set
+        it (`tfzoo.convert.pretrained`).
 """
 _DROP_PATH = ", reached by the last block"
 
@@ -268,14 +275,16 @@ _DROP_PATH = ", reached by the last block"
              variant=one_of(FAMILY_TABLES["nfnet"]),
              drop_rate="; None for the variant's (F0 0.2 ... F6 0.5)", drop_path=_DROP_PATH, extra=_DEPTHS,
              defaults={"drop_rate": None})
-def NFNet(variant: str = "f0", *, depths: tuple | None = None, **common) -> keras.Model:
-    return _build("nfnet", variant, depths, common)
+def NFNet(variant: str = "f0", *, depths: tuple | None = None, std_conv_eps: float | None = None,
+          **common) -> keras.Model:
+    return _build("nfnet", variant, depths, std_conv_eps, common)
 
 
 @builder_doc("Builds NF-ResNet-26/50/101 (timm's ``nf_resnet*``).",
              variant=one_of(FAMILY_TABLES["nf_resnet"]), drop_path=_DROP_PATH, extra=_DEPTHS)
-def NFResNet(variant: str = "50", *, depths: tuple | None = None, **common) -> keras.Model:
-    return _build("nf_resnet", variant, depths, common)
+def NFResNet(variant: str = "50", *, depths: tuple | None = None, std_conv_eps: float | None = None,
+             **common) -> keras.Model:
+    return _build("nf_resnet", variant, depths, std_conv_eps, common)
 
 
 _PAPERS = {

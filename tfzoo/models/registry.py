@@ -123,17 +123,22 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
+def list_models(pattern: str = "*", include_aliases: bool = False, pretrained: bool = False) -> list[str]:
     """Registered names matching a shell-style pattern, in natural order (resnet18 before resnet101).
 
     Args:
         pattern: fnmatch pattern, e.g. ``"mobilenet*"``; a plain word without
             wildcards matches names that contain it.
         include_aliases: Also list alias names.
+        pretrained: Only names with published pretrained weights (a tag in
+            ``model_info(name)["pretrained_tags"]``).
     """
     names = list(_MODELS)
     if include_aliases:
         names += list(_ALIASES)
+    if pretrained:
+        from tfzoo.convert.pretrained import pretrained_tags
+        names = [n for n in names if pretrained_tags(n)]
     return match_names(names, pattern)
 
 
@@ -168,25 +173,38 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def model_info(name: str) -> dict:
-    """Metadata for a registered variant: family, paper, input size, parameter count and more."""
-    return get_spec(name).info()
+    """Metadata for a registered variant: family, paper, input size, parameter count and more.
+
+    ``pretrained_tags`` lists timm's published checkpoints (``"<timm name>.<tag>"``,
+    the default first) that ``create_model(name, pretrained=...)`` loads.
+    """
+    info = get_spec(name).info()
+    # --- pretrained weights (tfzoo.convert.pretrained) ---
+    from tfzoo.convert.pretrained import default_pretrained, pretrained_tags
+    info["pretrained_tags"] = pretrained_tags(name)
+    info["default_pretrained"] = default_pretrained(name)
+    # ---
+    return info
 
 
 def create_model(
     name: str,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     input_shape: tuple | None = None,
     include_top: bool = True,
     pooling: str | None = None,
     weights: str | None = None,
     features_only: bool = False,
+    pretrained: Any = None,
     **overrides: Any,
 ):
     """Builds a registered model.
 
     Args:
         name: Registered name or alias (see `list_models`).
-        num_classes: Size of the classifier.
+        num_classes: Size of the classifier (default 1000, or the
+            checkpoint's with `pretrained`; another width than the
+            checkpoint's leaves the classifier freshly initialized).
         input_shape: ``(height, width, 3)``; defaults to the variant's input size.
         include_top: Whether to include the classifier head.
         pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``
@@ -195,6 +213,9 @@ def create_model(
         features_only: Return a backbone whose outputs are a dict of the
             feature maps the family declares (`FeatureInfo`; keys
             ``"stride_4"`` ...), for detection and segmentation heads.
+        pretrained: Load timm's published weights: True (the name's default
+            tag), ``"<name>.<tag>"``, ``"hf-hub:ORG/REPO"`` or a local
+            ``.safetensors`` path; see `tfzoo.convert.pretrained`.
         **overrides: Family-specific builder arguments (``drop_rate``,
             ``drop_path_rate``, ``width_multiplier`` ...).
 
@@ -206,6 +227,15 @@ def create_model(
     Raises:
         UsageError: for an unknown name, or an option the family does not take.
     """
+    # --- pretrained weights (tfzoo.convert.pretrained) ---
+    if pretrained is not None and pretrained is not False:
+        from tfzoo.convert.pretrained import create_pretrained
+        return create_pretrained(name, pretrained, num_classes=num_classes, input_shape=input_shape,
+                                 include_top=include_top, pooling=pooling, features_only=features_only,
+                                 weights=weights, **overrides)
+    if num_classes is None:
+        num_classes = 1000
+    # ---
     spec = get_spec(name)
     kwargs = dict(spec.kwargs)
     kwargs.setdefault("name", spec.name)

@@ -23,7 +23,8 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                # training recipes (tfzoo.training.recipe)
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
-               "random_erasing", "aug_repeats")
+               "random_erasing", "aug_repeats",
+               "pretrained")  # issue 11
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -90,6 +91,10 @@ class TrainConfig:
         rand_augment_magnitude: RandAugment magnitude, 0..10.
         random_erasing: Random-erasing probability per image (0: off).
         aug_repeats: Repeated augmentation: copies of each example (1: off).
+        pretrained: Start from published weights (`tfzoo.convert.pretrained`):
+            None, True (the model's default tag), a tag, ``hf-hub:ORG/REPO``
+            or a ``.safetensors`` path; the classifier is fresh when the
+            dataset's class count differs from the checkpoint's.
     """
 
     model: str = "mobilenet_v3_large"
@@ -136,6 +141,7 @@ class TrainConfig:
     rand_augment_magnitude: float = 9.0
     random_erasing: float = 0.0
     aug_repeats: int = 1
+    pretrained: object = None  # issue 11: see tfzoo.convert.pretrained
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""

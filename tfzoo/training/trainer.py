@@ -156,6 +156,12 @@ def train(config: TrainConfig) -> dict:
     run = RunDir(distributed.task_run_dir(config.resolved_run_dir(), task))
     preprocess = _preprocess_for(config)
     overrides = _model_overrides(config)
+    # --- pretrained weights (issue 11): the checkpoint's preprocessing and weights ---
+    if config.pretrained is not None:
+        from tfzoo.convert.pretrained import checkpoint_preprocess
+        preprocess = dataclasses.replace(preprocess, **checkpoint_preprocess(spec.name, config.pretrained))
+        overrides = {**overrides, "pretrained": config.pretrained}
+    # ---
 
     lock = RunDirLock(run.path, "train").acquire()
     previous_policy = keras.mixed_precision.global_policy().name
@@ -204,6 +210,10 @@ def train(config: TrainConfig) -> dict:
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
                                  input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+            if config.pretrained is not None:  # issue 11: provenance in run.json
+                run_config["model_kwargs"] = {k: v for k, v in overrides.items() if k != "pretrained"}
+                run_config["pretrained"] = model.zoo_info.get("pretrained")
+                run_config["pretrained_cfg"] = model.zoo_info.get("pretrained_cfg")
             if task is not None:
                 model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
