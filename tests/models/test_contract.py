@@ -8,7 +8,8 @@ family, builder arguments) is in its config and survives a ``.keras`` save and
 load (here on one small model; test_all_models.py saves and loads two models
 of every family and compares their ``zoo_info``);
 ``drop_rate`` reaches the head dropout; ``include_top=False`` returns the
-last feature map (``pooling=None``) or its channel average (``"avg"``).
+last feature map or tokens (``pooling=None``) or their average (``"avg"``;
+for tokens, over the patch tokens).
 """
 
 import inspect
@@ -79,7 +80,7 @@ def test_unknown_variant_lists_only_the_family_variants(spec):
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_bad_arguments_are_usage_errors(spec):
-    with pytest.raises(UsageError, match="pooling must be one of None, 'avg', 'max', got 'mean'"):
+    with pytest.raises(UsageError, match="pooling must be one of None, ('token', )?'avg', 'max', got 'mean'"):
         create_model(spec.name, include_top=False, pooling="mean", input_shape=_small(spec))
     with pytest.raises(UsageError, match="num_classes must be a positive integer"):
         create_model(spec.name, num_classes=0, input_shape=_small(spec))
@@ -120,9 +121,12 @@ def test_headless_returns_the_feature_map_or_its_pooling(spec):
     features = _create(spec, include_top=False)
     pooled = _create(spec, include_top=False, pooling="avg")
     assert isinstance(features, ZooModel) and isinstance(pooled, ZooModel)
-    assert len(features.output_shape) == 4
+    tokens = [info for info in spec.feature_info if info.tokens]
+    assert len(features.output_shape) == (3 if tokens else 4)
     assert pooled.output_shape == (None, features.output_shape[-1])
     pooled.set_weights(features.get_weights())
     x = np.random.default_rng(0).normal(size=(1, *shape)).astype("float32")
-    np.testing.assert_allclose(pooled(x, training=False).numpy(),
-                               features(x, training=False).numpy().mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+    last = features(x, training=False).numpy()
+    # Tokens [B, N, C]: "avg" averages the patch tokens after the class/distillation tokens.
+    expected = last[:, tokens[0].num_prefix_tokens:].mean(axis=1) if tokens else last.mean(axis=(1, 2))
+    np.testing.assert_allclose(pooled(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)

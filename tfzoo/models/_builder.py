@@ -142,7 +142,7 @@ COMMON_DEFAULTS = {
 
 def builder_doc(summary: str, *, variant: str = "", extra: str = "", input_size: int | str = 224, min_size: int = 32,
                 poolings: tuple = MAP_POOLINGS, drop_path: str | None = " of the last block (0 turns it off)",
-                drop_rate: str = "", defaults: Mapping | None = None):
+                drop_rate: str = "", defaults: Mapping | None = None, pooling_text: str | None = None):
     """Decorator giving a family builder the shared docstring (and signature) of the contract.
 
     A builder written as ``def Family(variant=..., *, family_option=..., **common)``
@@ -166,12 +166,14 @@ def builder_doc(summary: str, *, variant: str = "", extra: str = "", input_size:
         drop_rate: Text after the ``drop_rate`` description, e.g. its family default.
         defaults: Common arguments whose default differs in this family, e.g.
             ``{"drop_rate": None}`` (None: the variant's own rate).
+        pooling_text: What ``pooling`` does without the top, where the text for `poolings`
+            does not fit (e.g. tokens without a class token).
     """
     head = f"    variant: {variant}\n" if variant else ""
     size = f"``({input_size}, {input_size}, 3)``" if isinstance(input_size, int) else str(input_size)
     drop_path_text = ("Must be 0: this family has no stochastic depth." if drop_path is None
                       else f"Stochastic depth rate{drop_path}.")
-    common = COMMON_ARGS.format(size=size, min_size=min_size, pooling=_POOLING_TEXT[poolings],
+    common = COMMON_ARGS.format(size=size, min_size=min_size, pooling=pooling_text or _POOLING_TEXT[poolings],
                                 drop_path=drop_path_text, drop_rate=drop_rate)
     doc = (f"{summary}\n\nFollows the builder contract of `tfzoo.models._builder`.\n\nArgs:\n{head}{common}"
            f"{extra.rstrip()}\n    name: Model name.\n\nReturns:\n    A `tfzoo.models.ZooModel`.\n\n"
@@ -271,9 +273,15 @@ class CommonArgs:
         """The checked `keras.Input` named "images" (`image_input`)."""
         return image_input(self.input_shape, min_size=self.min_size, model_name=self.name)
 
-    def pool(self, x):
-        """``pooling`` applied to the last features (for a family that builds its own head)."""
-        return pool_features(x, self.pooling)
+    def pool(self, x, *, num_prefix_tokens: int = 0):
+        """``pooling`` applied to the last features (for a family that builds its own head).
+
+        Args:
+            x: A feature map ``[B, H, W, C]`` or tokens ``[B, N, C]``.
+            num_prefix_tokens: Class/distillation tokens in front of the patch tokens
+                (``"avg"`` / ``"max"`` skip them).
+        """
+        return pool_features(x, self.pooling, num_prefix_tokens=num_prefix_tokens)
 
     def make(self, inputs, outputs) -> ZooModel:
         """`make_model` with this model's name and weights (for a family that builds its own head)."""

@@ -30,10 +30,9 @@ import keras
 
 from tfzoo.layers import SelectToken
 from tfzoo.layers.conv import dense_init
-from tfzoo.models._builder import (TOKEN_POOLINGS, builder_doc, check_head_args, finish_model, image_input,
-                                   make_model, pool_features, resolve_variant)
-from tfzoo.models.registry import IMAGENET_MEAN, IMAGENET_STD, FeatureInfo, ModelSpec, register_model
-from tfzoo.models.vit import _FAMILY_ARGS, ViTConfig, vit_tokens
+from tfzoo.models._builder import CommonArgs, resolve_variant
+from tfzoo.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from tfzoo.models.vit import ViTConfig, register_vit_family, vit_doc, vit_trunk
 
 PAPER = ("Training data-efficient image transformers & distillation through attention "
          "(Touvron et al. 2020, arXiv 2012.12877)")
@@ -58,69 +57,35 @@ VARIANTS = {
 }
 
 
-def _distilled_top(inputs, x, *, include_top, pooling, num_classes, drop_rate, classifier_activation, name,
-                   weights):
+def _distilled_top(inputs, x, args: CommonArgs) -> keras.Model:
     """timm ``VisionTransformerDistilled.forward_head``: two heads, averaged logits in inference."""
-    if not include_top and pooling != "token":
-        return finish_model(inputs, x, include_top=False, pooling=pooling, num_classes=num_classes, name=name,
-                            weights=weights, num_prefix_tokens=2)
+    if not args.include_top and args.pooling != "token":
+        return args.make(inputs, args.pool(x, num_prefix_tokens=2))
     cls_token = SelectToken(0, name="cls_token_out")(x)
     dist_token = SelectToken(1, name="dist_token_out")(x)
-    if drop_rate > 0:
-        cls_token = keras.layers.Dropout(drop_rate, name="head_drop")(cls_token)
-        dist_token = keras.layers.Dropout(drop_rate, name="head_drop_dist")(dist_token)
-    if not include_top:
-        return make_model(inputs, keras.layers.Average(name="global_pool")([cls_token, dist_token]), name=name,
-                          weights=weights)
-    logits = keras.layers.Dense(num_classes, kernel_initializer=dense_init(), name=CLASS_HEAD)(cls_token)
-    logits_dist = keras.layers.Dense(num_classes, kernel_initializer=dense_init(), name=DIST_HEAD)(dist_token)
+    if args.drop_rate > 0:
+        cls_token = keras.layers.Dropout(args.drop_rate, name="head_drop")(cls_token)
+        dist_token = keras.layers.Dropout(args.drop_rate, name="head_drop_dist")(dist_token)
+    if not args.include_top:
+        return args.make(inputs, keras.layers.Average(name="global_pool")([cls_token, dist_token]))
+    logits = keras.layers.Dense(args.num_classes, kernel_initializer=dense_init(), name=CLASS_HEAD)(cls_token)
+    logits_dist = keras.layers.Dense(args.num_classes, kernel_initializer=dense_init(), name=DIST_HEAD)(dist_token)
     averaged = keras.layers.Average(name="head_average")([logits, logits_dist])
-    outputs = keras.layers.Activation(classifier_activation or "linear", dtype="float32",
+    outputs = keras.layers.Activation(args.classifier_activation or "linear", dtype="float32",
                                       name="predictions")(averaged)
-    return make_model(inputs, outputs, name=name, weights=weights)
+    return args.make(inputs, outputs)
 
 
-@builder_doc("Builds a DeiT from the `VARIANTS` table (timm ``deit_<variant>``).",
-             variant="A key of `VARIANTS`, e.g. ``\"tiny_distilled_patch16_224\"``.", extra=_FAMILY_ARGS,
-             min_size=16, poolings=TOKEN_POOLINGS,
-             drop_path=" of the last block, growing linearly from 0 over the blocks")
-def build_deit(
-    variant: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    pos_drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    proj_drop_rate: float = 0.0,
-    img_size: int | None = None,
-    name: str | None = None,
-) -> keras.Model:
+@vit_doc("Builds a DeiT from the `VARIANTS` table (timm ``deit_<variant>``).", VARIANTS)
+def DeiT(variant: str = "tiny_distilled_patch16_224", **options) -> keras.Model:
     config = resolve_variant(VARIANTS, variant, "DeiT")
-    name = name or f"deit_{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name,
-                    poolings=TOKEN_POOLINGS)
-    size = img_size or config.img_size
-    inputs = image_input(input_shape or (size, size, 3), min_size=config.patch_size, model_name=name)
-    x = vit_tokens(inputs, config, img_size=img_size, drop_path_rate=drop_path_rate, pos_drop_rate=pos_drop_rate,
-                   attn_drop_rate=attn_drop_rate, proj_drop_rate=proj_drop_rate)
+    args, inputs, x = vit_trunk(config, options, builder="DeiT", name=f"deit_{variant}")
     if config.distilled:
-        return _distilled_top(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes,
-                              drop_rate=drop_rate, classifier_activation=classifier_activation, name=name,
-                              weights=weights)
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes,
-                        drop_rate=drop_rate, classifier_activation=classifier_activation, name=name, weights=weights,
-                        classifier_name=CLASS_HEAD, head_pooling="token", num_prefix_tokens=1)
+        return _distilled_top(inputs, x, args)
+    return args.finish(inputs, x, classifier_name=CLASS_HEAD, head_pooling="token", num_prefix_tokens=1)
 
 
-def DeiT(variant: str = "tiny_distilled_patch16_224", **kwargs) -> keras.Model:
-    """DeiT-Ti/S/B, plain or distilled (``variant="small_distilled_patch16_224"`` ...); see `build_deit`."""
-    return build_deit(variant, **kwargs)
+build_deit = DeiT  # the name before the builder contract
 
 
 def is_distilled(model: keras.Model) -> bool:
@@ -163,21 +128,4 @@ NUM_PARAMS = {
     "base_distilled_patch16_384": 87_630_032,
 }
 
-for _variant, _config in VARIANTS.items():
-    register_model(ModelSpec(
-        name=f"deit_{_variant}",
-        family="deit",
-        builder=DeiT,
-        kwargs={"variant": _variant},
-        paper=PAPER,
-        reference=f"timm deit_{_variant}",
-        num_params=NUM_PARAMS[_variant],
-        input_size=_config.img_size,
-        min_input_size=_config.patch_size,
-        crop_pct=0.9 if _config.img_size == 224 else 1.0,
-        interpolation="bicubic",
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        feature_info=(FeatureInfo(stride=_config.patch_size, layer="norm", tokens=True,
-                                  num_prefix_tokens=2 if _config.distilled else 1),),
-    ))
+register_vit_family("deit", DeiT, VARIANTS, counts=NUM_PARAMS, paper=PAPER, mean=IMAGENET_MEAN, std=IMAGENET_STD)

@@ -30,12 +30,12 @@ import keras
 from tfzoo.errors import UsageError
 from tfzoo.layers import mixer_block, patch_embed
 from tfzoo.layers.transformer import LAYER_NORM_EPSILON
-from tfzoo.models._builder import (TOKEN_POOLINGS, builder_doc, check_head_args, finish_model, image_input,
-                                   resolve_variant)
+from tfzoo.models._builder import CommonArgs, builder_doc, one_of, resolve_variant
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 PAPER = "MLP-Mixer: An all-MLP Architecture for Vision (Tolstikhin et al. 2021, arXiv 2105.01601)"
 MIXER_POOLINGS = (None, "avg", "max")  # no class token
+_POOLING_TEXT = "None (the normalized tokens ``[batch, tokens, c]``), ``\"avg\"`` or ``\"max\"`` over the tokens"
 
 
 class MixerConfig(NamedTuple):
@@ -68,49 +68,30 @@ def num_params(config: MixerConfig, image_size: int = 224, num_classes: int = 10
     return patch * patch * 3 * dim + dim + config.num_blocks * block + 2 * dim + dim * num_classes + num_classes
 
 
-@builder_doc("Builds an MLP-Mixer from the `VARIANTS` table (timm ``mixer_<variant>``).",
-             variant="A key of `VARIANTS`, e.g. ``\"b16_224\"``.",
+@builder_doc("Builds an MLP-Mixer from the `VARIANTS` table (timm ``mixer_<variant>``).", variant=one_of(VARIANTS),
              extra="    proj_drop_rate: Dropout inside the token and channel MLPs (timm ``proj_drop_rate``).\n",
-             min_size=16, poolings=MIXER_POOLINGS,
+             min_size=16, poolings=MIXER_POOLINGS, pooling_text=_POOLING_TEXT,
              drop_path=" of the last block, growing linearly from 0 over the blocks")
-def build_mixer(
-    variant: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    proj_drop_rate: float = 0.0,
-    name: str | None = None,
-) -> keras.Model:
+def MLPMixer(variant: str = "b16_224", *, proj_drop_rate: float = 0.0, **common) -> keras.Model:
     config = resolve_variant(VARIANTS, variant, "MLP-Mixer")
-    name = name or f"mixer_{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name,
-                    poolings=MIXER_POOLINGS)
-    inputs = image_input(input_shape or (224, 224, 3), min_size=config.patch_size, model_name=name)
+    args = CommonArgs.parse(common, builder="MLPMixer", name=f"mixer_{variant}", input_size=224,
+                            min_size=config.patch_size, poolings=MIXER_POOLINGS)
+    inputs = args.inputs()
     if None in inputs.shape[1:3]:
-        raise UsageError(f"{name}: MLP-Mixer's token MLP needs a fixed input size; pass input_shape=(h, w, 3)")
+        raise UsageError(f"{args.name}: MLP-Mixer's token MLP needs a fixed input size; pass input_shape=(h, w, 3)")
     x = patch_embed(inputs, config.patch_size, config.embed_dim, name="stem",
                     kernel_initializer=keras.initializers.LecunNormal)
     for index in range(config.num_blocks):
-        rate = drop_path_rate * index / max(config.num_blocks - 1, 1)
+        rate = args.drop_path_rate * index / max(config.num_blocks - 1, 1)
         x = mixer_block(x, tokens_hidden=int(config.tokens_ratio * config.embed_dim),
                         channels_hidden=int(config.channels_ratio * config.embed_dim), drop_path=rate,
                         drop=proj_drop_rate, kernel_initializer=keras.initializers.GlorotUniform,
                         name=f"blocks_{index}")
     x = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes,
-                        drop_rate=drop_rate, classifier_activation=classifier_activation, name=name, weights=weights,
-                        classifier_name="head", head_pooling="avg", num_prefix_tokens=0)
+    return args.finish(inputs, x, classifier_name="head", head_pooling="avg")
 
 
-def MLPMixer(variant: str = "b16_224", **kwargs) -> keras.Model:
-    """MLP-Mixer S/B/L at patch 16 or 32 (``variant="s16_224"`` ...); see `build_mixer` for the arguments."""
-    return build_mixer(variant, **kwargs)
+build_mixer = MLPMixer  # the name before the builder contract
 
 
 # timm's trainable counts at 1000 classes and 224 px (timm 1.0.31).

@@ -33,14 +33,14 @@ fan-in with PyTorch's scale).
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import keras
 
 from tfzoo.layers import AbsolutePositionEmbedding, PrefixTokens, patch_embed, transformer_block
 from tfzoo.layers.transformer import LAYER_NORM_EPSILON
-from tfzoo.models._builder import (TOKEN_POOLINGS, builder_doc, check_head_args, finish_model, image_input,
-                                   resolve_variant)
+from tfzoo.models._builder import TOKEN_POOLINGS, CommonArgs, builder_doc, one_of, resolve_variant
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 PAPER = ("An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale "
@@ -72,6 +72,11 @@ VARIANTS = {
 }
 
 
+def num_prefix_tokens(config: ViTConfig) -> int:
+    """Tokens in front of the patch tokens: the class token, and DeiT's distillation token."""
+    return 2 if config.distilled else 1
+
+
 def num_params(config: ViTConfig, num_classes: int = 1000) -> int:
     """Trainable parameters of a ViT / DeiT (timm's count), from the configuration alone.
 
@@ -81,7 +86,7 @@ def num_params(config: ViTConfig, num_classes: int = 1000) -> int:
     """
     dim, patch = config.embed_dim, config.patch_size
     hidden = int(dim * config.mlp_ratio)
-    prefix = 2 if config.distilled else 1
+    prefix = num_prefix_tokens(config)
     grid = config.img_size // patch
     embed = patch * patch * 3 * dim + dim + prefix * dim + (prefix + grid * grid) * dim
     block = 4 * dim + 3 * dim * dim + (3 * dim if config.qkv_bias else 0) + dim * dim + dim
@@ -107,7 +112,7 @@ def vit_tokens(inputs, config: ViTConfig, *, img_size: int | None = None, drop_p
     patches = patch_embed(inputs, config.patch_size, config.embed_dim, flatten=False,
                           kernel_initializer=lambda: keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"))
     x = PrefixTokens(distilled=config.distilled, name="prefix_tokens")(patches)
-    x = AbsolutePositionEmbedding((grid, grid), num_prefix_tokens=2 if config.distilled else 1,
+    x = AbsolutePositionEmbedding((grid, grid), num_prefix_tokens=num_prefix_tokens(config),
                                   name="pos_embed")(x, patches)
     if pos_drop_rate > 0:
         x = keras.layers.Dropout(pos_drop_rate, name="pos_drop")(x)
@@ -119,51 +124,104 @@ def vit_tokens(inputs, config: ViTConfig, *, img_size: int | None = None, drop_p
     return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
 
 
-_FAMILY_ARGS = """\
+FAMILY_ARGS = """\
     pos_drop_rate: Dropout after the position embedding (timm ``pos_drop_rate``).
     attn_drop_rate: Dropout on the attention probabilities.
     proj_drop_rate: Dropout after each attention projection and in the MLPs.
     img_size: Input side the position embedding is stored for (default the
         variant's, 224 or 384); other input sizes resample it at run time.
 """
+DROP_PATH = " of the last block, growing linearly from 0 over the blocks"
+# The options of every builder over `vit_tokens` (ViT, DeiT), documented by `FAMILY_ARGS`: `vit_doc` puts
+# them in the builder's signature, `vit_trunk` takes them out of the builder's keyword arguments.
+VIT_OPTIONS = (
+    inspect.Parameter("pos_drop_rate", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"),
+    inspect.Parameter("attn_drop_rate", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"),
+    inspect.Parameter("proj_drop_rate", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"),
+    inspect.Parameter("img_size", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | None"),
+)
 
 
-@builder_doc("Builds a Vision Transformer from the `VARIANTS` table (timm ``vit_<variant>``).",
-             variant="A key of `VARIANTS`, e.g. ``\"base_patch16_224\"``.", extra=_FAMILY_ARGS, min_size=16,
-             poolings=TOKEN_POOLINGS, drop_path=" of the last block, growing linearly from 0 over the blocks")
-def build_vit(
-    variant: str,
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_shape: tuple | None = None,
-    pooling: str | None = None,
-    num_classes: int = 1000,
-    classifier_activation: str | None = "softmax",
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    pos_drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    proj_drop_rate: float = 0.0,
-    img_size: int | None = None,
-    name: str | None = None,
-) -> keras.Model:
+def vit_doc(summary: str, table):
+    """`builder_doc` for a builder ``def Family(variant=..., **options)`` over `vit_trunk` (ViT, DeiT).
+
+    The builder's signature shows `VIT_OPTIONS` after ``variant``, then the common arguments.
+    """
+    document = builder_doc(summary, variant=one_of(table), extra=FAMILY_ARGS, min_size=16, poolings=TOKEN_POOLINGS,
+                           drop_path=DROP_PATH)
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        *own, options = signature.parameters.values()  # variant, **options
+        fn.__signature__ = signature.replace(parameters=[*own, *VIT_OPTIONS, options])
+        return document(fn)
+    return decorate
+
+
+def vit_trunk(config: ViTConfig, options: dict, *, builder: str, name: str):
+    """The shared start of the ViT / DeiT builders: the parsed arguments, the input and `vit_tokens`.
+
+    Args:
+        config: The architecture.
+        options: The builder's keyword arguments: `VIT_OPTIONS` and the common ones (`CommonArgs.parse`).
+        builder: The builder's name (for errors).
+        name: The default model name.
+
+    Returns:
+        ``(args, inputs, tokens)``: the `CommonArgs`, the image input and the normalized tokens.
+    """
+    own = {option.name: options.get(option.name, option.default) for option in VIT_OPTIONS}
+    common = {key: value for key, value in options.items() if key not in own}
+    args = CommonArgs.parse(common, builder=builder, name=name, input_size=own["img_size"] or config.img_size,
+                            min_size=config.patch_size, poolings=TOKEN_POOLINGS)
+    inputs = args.inputs()
+    return args, inputs, vit_tokens(inputs, config, drop_path_rate=args.drop_path_rate, **own)
+
+
+@vit_doc("Builds a Vision Transformer from the `VARIANTS` table (timm ``vit_<variant>``).", VARIANTS)
+def ViT(variant: str = "base_patch16_224", **options) -> keras.Model:
     config = resolve_variant(VARIANTS, variant, "ViT")
-    name = name or f"vit_{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name,
-                    poolings=TOKEN_POOLINGS)
-    size = img_size or config.img_size
-    inputs = image_input(input_shape or (size, size, 3), min_size=config.patch_size, model_name=name)
-    x = vit_tokens(inputs, config, img_size=img_size, drop_path_rate=drop_path_rate, pos_drop_rate=pos_drop_rate,
-                   attn_drop_rate=attn_drop_rate, proj_drop_rate=proj_drop_rate)
-    return finish_model(inputs, x, include_top=include_top, pooling=pooling, num_classes=num_classes,
-                        drop_rate=drop_rate, classifier_activation=classifier_activation, name=name, weights=weights,
-                        classifier_name="head", head_pooling="token", num_prefix_tokens=1)
+    args, inputs, x = vit_trunk(config, options, builder="ViT", name=f"vit_{variant}")
+    return args.finish(inputs, x, classifier_name="head", head_pooling="token", num_prefix_tokens=1)
 
 
-def ViT(variant: str = "base_patch16_224", **kwargs) -> keras.Model:
-    """ViT-Ti/S/B/L (``variant="tiny_patch16_224"`` ...); see `build_vit` for the arguments."""
-    return build_vit(variant, **kwargs)
+build_vit = ViT  # the name before the builder contract
+
+
+def register_vit_family(family: str, builder, table, *, counts: dict, paper: str, mean: tuple, std: tuple):
+    """Registers ``<family>_<variant>`` for every row of a `ViTConfig` table (ViT, DeiT).
+
+    The registered defaults are those of timm's default pretrained tag: the
+    variant's input size, crop 0.9 at 224 px and 1.0 otherwise, bicubic; the
+    features are the patch tokens of ``norm`` (stride = patch size).
+
+    Args:
+        family: The family name, also the prefix of the registered names.
+        builder: The family builder (takes ``variant``).
+        table: The variant table, ``{variant: ViTConfig}``.
+        counts: timm's trainable parameter count of each variant at 1000 classes.
+        paper: The paper, for the registry.
+        mean: Input normalization mean.
+        std: Input normalization std.
+    """
+    for variant, config in table.items():
+        register_model(ModelSpec(
+            name=f"{family}_{variant}",
+            family=family,
+            builder=builder,
+            kwargs={"variant": variant},
+            paper=paper,
+            reference=f"timm {family}_{variant}",
+            num_params=counts[variant],
+            input_size=config.img_size,
+            min_input_size=config.patch_size,
+            crop_pct=0.9 if config.img_size == 224 else 1.0,
+            interpolation="bicubic",
+            mean=mean,
+            std=std,
+            feature_info=(FeatureInfo(stride=config.patch_size, layer="norm", tokens=True,
+                                      num_prefix_tokens=num_prefix_tokens(config)),),
+        ))
 
 
 # timm's trainable counts at 1000 classes (timm 1.0.31); tests check num_params() reproduces them.
@@ -176,20 +234,4 @@ NUM_PARAMS = {
     "base_patch16_384": 86_859_496,
 }
 
-for _variant, _config in VARIANTS.items():
-    register_model(ModelSpec(
-        name=f"vit_{_variant}",
-        family="vit",
-        builder=ViT,
-        kwargs={"variant": _variant},
-        paper=PAPER,
-        reference=f"timm vit_{_variant}",
-        num_params=NUM_PARAMS[_variant],
-        input_size=_config.img_size,
-        min_input_size=_config.patch_size,
-        crop_pct=0.9 if _config.img_size == 224 else 1.0,
-        interpolation="bicubic",
-        mean=INCEPTION_MEAN,
-        std=INCEPTION_STD,
-        feature_info=(FeatureInfo(stride=_config.patch_size, layer="norm", tokens=True, num_prefix_tokens=1),),
-    ))
+register_vit_family("vit", ViT, VARIANTS, counts=NUM_PARAMS, paper=PAPER, mean=INCEPTION_MEAN, std=INCEPTION_STD)
