@@ -31,7 +31,7 @@ from tfzoo.utils.names import match_names, natural_key
 
 CATALOG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "catalog.json")
 REGENERATE = "python -m tfzoo.catalog --write"
-_TUPLE_FIELDS = ("mean", "std", "aliases", "feature_strides")
+_TUPLE_FIELDS = ("mean", "std", "aliases", "feature_strides", "pretrained_tags")
 
 
 def build() -> dict:

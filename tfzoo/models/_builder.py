@@ -77,15 +77,15 @@ that records its registry name and builder arguments in its config):
 **Errors.** `UsageError` (one line, what is wrong and how to fix it) for an
 unknown variant (listing only that family's variants), a malformed or too
 small ``input_shape``, a pooling the family does not have, a non-positive
-``num_classes``, weights that are not a local ``.keras`` / ``.weights.h5``
-file, and options a variant cannot take.
+``num_classes``, a ``drop_rate`` / ``drop_path_rate`` outside [0, 1)
+(`create_model` checks these for every family), weights that are not a
+local ``.keras`` / ``.weights.h5`` file, and options a variant cannot take.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import os
 from typing import Mapping
 
@@ -93,6 +93,7 @@ import keras
 
 from tfzoo.errors import UsageError
 from tfzoo.layers.head import POOLINGS, TokenPool, classifier, global_pool
+from tfzoo.models.registry import check_rate
 from tfzoo.models.zoo_model import ZooModel
 
 MAP_POOLINGS = POOLINGS  # (None, "avg", "max")
@@ -256,10 +257,7 @@ class CommonArgs:
         rates = {"drop_rate": drop_rate, "drop_path_rate": drop_path_rate or 0.0}
         for key, default in rates.items():
             given = common.get(key)
-            rates[key] = default if given is None else given
-            if isinstance(rates[key], bool) or not isinstance(rates[key], (int, float)) \
-                    or not math.isfinite(rates[key]) or not 0.0 <= rates[key] < 1.0:
-                raise UsageError(f"{model_name}: {key} must be a number in [0, 1), got {rates[key]!r}")
+            rates[key] = check_rate(default if given is None else given, key, model_name)
         if drop_path_rate is None and rates["drop_path_rate"]:
             raise UsageError(f"{model_name} has no stochastic depth; leave drop_path_rate (--drop_path_rate) "
                              f"unset, got {rates['drop_path_rate']}")

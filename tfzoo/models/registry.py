@@ -172,6 +172,17 @@ def get_spec(name: str) -> ModelSpec:
     raise UsageError(f"unknown model {name!r}{hint} (`tfzoo list` shows every model)")
 
 
+def check_rate(value, argument: str, model_name: str) -> float:
+    """A dropout / stochastic depth rate as a float in [0, 1).
+
+    Raises:
+        UsageError: for anything else (a string, NaN, 1.0 ...).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise UsageError(f"{model_name}: {argument} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def model_info(name: str) -> dict:
     """Metadata for a registered variant: family, paper, input size, parameter count and more.
 
@@ -225,7 +236,8 @@ def create_model(
         for the builder contract.
 
     Raises:
-        UsageError: for an unknown name, or an option the family does not take.
+        UsageError: for an unknown name, an option the family does not take,
+            or a ``drop_rate`` / ``drop_path_rate`` outside [0, 1).
     """
     # --- pretrained weights (tfzoo.convert.pretrained) ---
     if pretrained is not None and pretrained is not False:
@@ -237,6 +249,9 @@ def create_model(
         num_classes = 1000
     # ---
     spec = get_spec(name)
+    for rate in ("drop_rate", "drop_path_rate"):
+        if overrides.get(rate) is not None:
+            check_rate(overrides[rate], rate, spec.name)
     kwargs = dict(spec.kwargs)
     kwargs.setdefault("name", spec.name)
     kwargs.update(overrides)
