@@ -7,6 +7,7 @@ import time
 import keras
 
 from tfzoo.training.ema import inference_weights
+from tfzoo.training.tasks.base import inference_model
 from tfzoo.utils.atomic import atomic_path
 from tfzoo.utils.rundir import RunDir
 
@@ -15,10 +16,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the run's state at the end of every epoch, atomically.
 
     Two files per epoch, in this order:
-    1. ``model.keras``: the inference model (no optimizer), for eval/export/predict,
+    1. ``model.keras``: the inference model (no optimizer; a task wrapper's
+       inner model, without e.g. a distillation teacher), for eval/export/predict,
        with the EMA weights when the optimizer keeps them (`tfzoo.training.ema`);
-    2. ``checkpoints/epoch-NNNN.weights.h5``: weights and optimizer slots, the
-       commit point for resume.
+    2. ``checkpoints/epoch-NNNN.weights.h5``: weights and optimizer slots (what
+       the trained model tracks: no teacher), the commit point for resume.
     A kill between or during the writes leaves the previous epoch's files intact.
 
     Args:
@@ -38,9 +40,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def _inference_twin(self) -> keras.Model:
         # A compile-free copy of the architecture, so model.keras carries no
         # optimizer state; built once, weights refreshed each epoch.
+        inference = inference_model(self.model)  # a task wrapper's student, else the model itself
         if self._twin is None:
-            self._twin = keras.Model.from_config(self.model.get_config())
-        self._twin.set_weights(inference_weights(self.model))  # the EMA weights when the run keeps them
+            self._twin = keras.Model.from_config(inference.get_config())
+        self._twin.set_weights(inference_weights(self.model, inference))  # the EMA weights when the run keeps them
         return self._twin
 
     def on_epoch_end(self, epoch, logs=None):

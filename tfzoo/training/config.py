@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from tfzoo.errors import UsageError
@@ -11,6 +12,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adamw", "adam", "sgd", "sgdw", "nesterov", "lamb", "lars")
 LR_SCHEDULES = ("cosine", "step", "poly")
+DISTILLATIONS = ("none", "soft", "hard")
 
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
@@ -19,7 +21,9 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                # training recipes (tfzoo.training.recipe)
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
-               "random_erasing", "aug_repeats")
+               "random_erasing", "aug_repeats",
+               # distillation (tfzoo.training.tasks.distillation)
+               "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -78,6 +82,14 @@ class TrainConfig:
         rand_augment_magnitude: RandAugment magnitude, 0..10.
         random_erasing: Random-erasing probability per image (0: off).
         aug_repeats: Repeated augmentation: copies of each example (1: off).
+        teacher: Distillation teacher: a run directory, a ``tfzoo export``
+            directory, or a registered model name (with ``teacher_weights``).
+        teacher_weights: ``.keras`` / ``.weights.h5`` file for a teacher named
+            by its registered model name.
+        distillation: ``none``, ``soft`` or ``hard`` (DeiT's distillation types).
+        distillation_alpha: Weight of the teacher term; the label term gets
+            ``1 - alpha``.
+        distillation_tau: Temperature of soft distillation.
     """
 
     model: str = "mobilenet_v3_large"
@@ -122,6 +134,12 @@ class TrainConfig:
     rand_augment_magnitude: float = 9.0
     random_erasing: float = 0.0
     aug_repeats: int = 1
+    # Knowledge distillation: see tfzoo.training.tasks.distillation.
+    teacher: str | None = None
+    teacher_weights: str | None = None
+    distillation: str = "none"
+    distillation_alpha: float = 0.5
+    distillation_tau: float = 1.0
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""
@@ -160,6 +178,7 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(f"--lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _validate_recipe(self)
+        _validate_distillation(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
         return self
@@ -196,3 +215,22 @@ def _validate_recipe(config: TrainConfig) -> None:
         raise UsageError("--rand_augment_ops must be >= 0 and --rand_augment_magnitude in [0, 10]")
     if config.aug_repeats < 1:
         raise UsageError(f"--aug_repeats must be >= 1 (1: off), got {config.aug_repeats}")
+
+
+def _validate_distillation(config: TrainConfig) -> None:
+    """Checks the distillation flags against each other (the teacher itself is checked when it loads)."""
+    if config.distillation not in DISTILLATIONS:
+        raise UsageError(f"--distillation must be one of {', '.join(DISTILLATIONS)}, got {config.distillation!r}")
+    alpha, tau = config.distillation_alpha, config.distillation_tau
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise UsageError(f"--distillation_alpha must be in [0, 1] (the teacher term's weight), got {alpha}")
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
+        raise UsageError(f"--distillation_tau must be a positive finite temperature, got {tau}")
+    if config.distillation != "none" and not config.teacher:
+        raise UsageError(f"--distillation {config.distillation} needs a teacher: pass --teacher RUN_DIR, "
+                         "an export directory, or a model name with --teacher_weights")
+    if config.teacher and config.distillation == "none":
+        raise UsageError("--teacher is set but --distillation is none; pass --distillation soft or hard "
+                         "(or drop --teacher)")
+    if config.teacher_weights and not config.teacher:
+        raise UsageError("--teacher_weights needs --teacher MODEL_NAME (the registered model the weights belong to)")
