@@ -62,6 +62,11 @@ class Pair(NamedTuple):
     weight_scale: float = 1.5
     # Extra timm.create_model arguments (timm overlays them on the model's config).
     timm_kwargs: tuple = ()
+    # Extra tfzoo.create_model arguments (the test passes them on), e.g. a transformer's img_size, so the
+    # position embedding is stored on the same grid as timm's.
+    tfzoo_kwargs: tuple = ()
+    # The test's bound on max |tfzoo - timm| / max |timm| (None: the test's default, 1e-4).
+    tolerance: float | None = None
 
 
 PAIRS = {
@@ -87,6 +92,14 @@ PAIRS = {
     # to float32 precision (the measured cost of timm's default eps is in tests/models/test_nfnet.py).
     "nf_resnet26": Pair("nf_resnet26", weight_scale=1.0, timm_kwargs=(("std_conv_eps", 1e-10),)),
     "dm_nfnet_f0": Pair("dm_nfnet_f0", weight_scale=1.0, timm_kwargs=(("std_conv_eps", 1e-10),)),
+    # Transformers at 64 px (a 4x4 patch grid): timm builds them with img_size=64, tfzoo with the same
+    # img_size so both store a 4x4 position embedding. DeiT distilled in eval mode averages its two heads.
+    "vit_tiny_patch16_224": Pair("vit_tiny_patch16_224", weight_scale=1.0, timm_kwargs=(("img_size", 64),),
+                                 tfzoo_kwargs=(("img_size", 64),), tolerance=1e-5),
+    "deit_tiny_distilled_patch16_224": Pair("deit_tiny_distilled_patch16_224", weight_scale=1.0,
+                                            timm_kwargs=(("img_size", 64),), tfzoo_kwargs=(("img_size", 64),),
+                                            tolerance=1e-5),
+    "mixer_s16_224": Pair("mixer_s16_224", weight_scale=1.0, timm_kwargs=(("img_size", 64),), tolerance=1e-5),
 }
 MIN_INPUT_DEPENDENCE = 0.05
 BATCH = 2
@@ -150,7 +163,7 @@ def input_dependence(logits: np.ndarray) -> float:
 
 def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
     """Runs one timm model on deterministic weights and a seeded input; returns the npz arrays."""
-    timm_name, size, weight_scale, timm_kwargs = PAIRS[tfzoo_name]
+    timm_name, size, weight_scale, timm_kwargs, tfzoo_kwargs, tolerance = PAIRS[tfzoo_name]
     model = timm.create_model(timm_name, pretrained=False, num_classes=NUM_CLASSES, **dict(timm_kwargs)).eval()
     state_dict = model.state_dict()
     shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
@@ -176,6 +189,8 @@ def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
         "input_size": size,
         "weight_scale": weight_scale,
         "timm_kwargs": dict(timm_kwargs),
+        "tfzoo_kwargs": dict(tfzoo_kwargs),
+        "tolerance": tolerance,
         "versions": {"timm": timm.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "state_dict": [[key, list(shape)] for key, shape in shapes.items()],
