@@ -45,24 +45,21 @@ import keras
 from keras import ops
 
 from tfzoo.losses import DistillationLoss, SoftTargetCrossEntropy
+from tfzoo.models.deit import distillation_heads, is_distilled
 from tfzoo.training import distributed
 from tfzoo.training.tasks.base import Task, TaskModel, Untracked, accuracy_metrics
 from tfzoo.training.tasks.teacher import load_teacher, logits_tensor, resolve_teacher
 
-CLASS_HEAD = "head"
-DISTILLATION_HEAD = "head_dist"
-
-
 def head_logits(model: keras.Model) -> list:
     """The symbolic logits a student is trained on: ``[class, distillation]`` or ``[logits]``.
 
-    A model with Dense layers ``head`` and ``head_dist`` (DeiT's distilled
-    models, `tfzoo.models.deit.distillation_heads`) has two heads; any other
-    model has one, the input of its final softmax (`logits_tensor`).
+    A distilled DeiT (Dense layers ``head`` and ``head_dist``) has two heads,
+    taken from `tfzoo.models.deit.distillation_heads` (float32 logits, also
+    under mixed precision); any other model has one, the input of its final
+    softmax (`logits_tensor`).
     """
-    names = {layer.name for layer in model.layers}
-    if {CLASS_HEAD, DISTILLATION_HEAD} <= names:
-        return [model.get_layer(CLASS_HEAD).output, model.get_layer(DISTILLATION_HEAD).output]
+    if is_distilled(model):
+        return list(distillation_heads(model).outputs)
     return [logits_tensor(model)]
 
 
