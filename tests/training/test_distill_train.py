@@ -207,3 +207,11 @@ def test_distiller_wraps_a_multi_worker_student_with_its_workarounds():
     wrapper = MultiWorkerDistiller(student, teacher)
     assert isinstance(wrapper, Distiller) and wrapper.train_step.__func__ is not Distiller.train_step
     assert json.dumps(wrapper.inference_model().get_config())  # model.keras is written from the student
+
+
+def test_distillation_under_mixed_bfloat16_and_split_warning(tmp_path, teacher_run, capsys):
+    metrics = train(config(tmp_path / "bf16", teacher=teacher_run, distillation="soft", precision="mixed_bfloat16",
+                           seed=1))
+    assert np.isfinite(metrics["val_loss"]) and metrics["precision"] == "mixed_bfloat16"
+    # The teacher split digits with seed 0: it has trained on some of this run's validation images.
+    assert "warning: the teacher was trained with --seed 0 and this run uses --seed 1" in capsys.readouterr().out

@@ -48,7 +48,7 @@ from tfzoo.losses import DistillationLoss, SoftTargetCrossEntropy
 from tfzoo.models.deit import distillation_heads, is_distilled
 from tfzoo.training import distributed
 from tfzoo.training.tasks.base import Task, TaskModel, Untracked, accuracy_metrics
-from tfzoo.training.tasks.teacher import load_teacher, logits_tensor, resolve_teacher
+from tfzoo.training.tasks.teacher import load_teacher, logits_tensor, resolve_teacher, split_warning
 
 def head_logits(model: keras.Model) -> list:
     """The symbolic logits a student is trained on: ``[class, distillation]`` or ``[logits]``.
@@ -164,6 +164,7 @@ class DistillationTask(Task):
         self.alpha = float(config.distillation_alpha)
         self.tau = float(config.distillation_tau)
         self.preprocess = preprocess
+        self._warning = split_warning(self.source, config.dataset, config.data_dir, config.seed)
         self._description = None
 
     def compile(self, model, optimizer, *, num_classes, label_smoothing, xla):
@@ -176,7 +177,8 @@ class DistillationTask(Task):
                           metrics=accuracy_metrics(num_classes), jit_compile=xla)
         heads = "class + distillation heads" if distiller.num_heads == 2 else "single head"
         tau = f", tau {self.tau:g}" if self.kind == "soft" else ""
-        self._description = (f"Distillation {self.kind} (alpha {self.alpha:g}{tau}, {heads}) from teacher {about}")
+        self._description = (f"Distillation {self.kind} (alpha {self.alpha:g}{tau}, {heads}) from teacher {about}"
+                             + (f"\n{self._warning}" if self._warning else ""))
         return distiller
 
     def describe(self):

@@ -26,8 +26,9 @@ the de-normalized 0..255 pixels.
 
 The teacher's logits: a tfzoo model ends in a float32 activation layer named
 ``predictions``; for a softmax there, the logits are that layer's input (a
-view sharing the model's weights), otherwise the model's output is taken as
-logits. Teachers run with ``training=False``.
+view sharing the model's weights); a model whose Dense layer applies the
+softmax itself gives log-probabilities; otherwise the model's output is taken
+as logits. Teachers run with ``training=False``.
 """
 
 from __future__ import annotations
@@ -107,19 +108,33 @@ def resolve_teacher(teacher: str, teacher_weights: str | None = None) -> Teacher
     return TeacherSource("model", name, weights)
 
 
-def logits_tensor(model: keras.Model):
-    """The symbolic tensor holding `model`'s logits: the input of a final softmax, else the output."""
+def _final_softmax(model: keras.Model) -> str:
+    """``"separate"``: a softmax layer of its own ends the model; ``"fused"``: a layer with weights applies it; else ``"none"``."""
     try:
         layer = model.get_layer("predictions")
     except ValueError:
         layer = model.layers[-1] if model.layers else None
-    activation = getattr(layer, "activation", None)
-    is_softmax = isinstance(layer, keras.layers.Softmax) or getattr(activation, "__name__", None) == "softmax"
-    return layer.input if is_softmax else model.output
+    if isinstance(layer, keras.layers.Softmax):
+        return "separate"
+    if getattr(getattr(layer, "activation", None), "__name__", None) != "softmax":
+        return "none"
+    return "separate" if isinstance(layer, keras.layers.Activation) else "fused"
 
 
-def _output_is_probabilities(model: keras.Model) -> bool:
-    return logits_tensor(model) is not model.output
+def logits_tensor(model: keras.Model):
+    """The symbolic tensor holding `model`'s logits: the input of a final softmax layer, else the output.
+
+    Raises:
+        UsageError: when a layer with weights applies the softmax itself (a
+            Dense with ``activation="softmax"``): its logits are not a tensor
+            of the graph.
+    """
+    kind = _final_softmax(model)
+    if kind == "fused":
+        raise UsageError(f"{model.name} applies its softmax inside its classifier layer, so its logits cannot be "
+                         "read; build it with a separate softmax layer (tfzoo models have one) or without one")
+    layer = model.get_layer("predictions") if "predictions" in {l.name for l in model.layers} else model.layers[-1]
+    return layer.input if kind == "separate" else model.output
 
 
 def input_adapter(student: PreprocessConfig, mean, std, size: int | None):
@@ -143,6 +158,24 @@ def input_adapter(student: PreprocessConfig, mean, std, size: int | None):
     return adapt
 
 
+def split_warning(source: TeacherSource, dataset: str, data_dir: str | None, seed: int) -> str | None:
+    """A warning when a run-directory teacher split the student's dataset with another seed, else None.
+
+    The seed picks the train/validation split (`tfzoo.data.splits`), so such
+    a teacher has trained on some of the student's validation images, and
+    what the student learns from it leaks them into its validation score.
+    """
+    if source.kind != "run_dir":
+        return None
+    train = RunDir(source.path).read_config().get("train", {})
+    same_data = train.get("dataset") == dataset and train.get("data_dir") == data_dir
+    if same_data and train.get("seed") != seed:
+        return (f"warning: the teacher was trained with --seed {train.get('seed')} and this run uses --seed {seed}: "
+                "the seed picks the train/val split, so the teacher has seen some of this run's validation images; "
+                "train the teacher with the same --seed")
+    return None
+
+
 def _check_classes(num_classes: int, expected: int, what: str) -> None:
     if num_classes != expected:
         raise UsageError(f"the teacher ({what}) has {num_classes} classes but the student's dataset has {expected}; "
@@ -157,12 +190,14 @@ def _fixed_size(model: keras.Model) -> int | None:
 def _keras_teacher(model: keras.Model, adapt):
     """Logits of a Keras teacher (frozen, inference mode) on the student's batch."""
     model.trainable = False
-    logits_model = keras.Model(model.inputs, logits_tensor(model), name=f"{model.name}_logits")
+    fused = _final_softmax(model) == "fused"  # then log-probabilities serve as logits, as for an export
+    logits_model = model if fused else keras.Model(model.inputs, logits_tensor(model), name=f"{model.name}_logits")
 
     def teacher_logits(images):
         if adapt is not None:
             images = adapt(images)
-        return keras.ops.cast(logits_model(images, training=False), "float32")
+        logits = keras.ops.cast(logits_model(images, training=False), "float32")
+        return keras.ops.log(keras.ops.maximum(logits, 1e-30)) if fused else logits
 
     teacher_logits.model = model
     return teacher_logits
