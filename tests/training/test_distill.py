@@ -198,3 +198,15 @@ def test_single_head_student_gets_both_terms_on_its_logits():
     expected = deit_loss_numpy("hard", z, z, np.asarray(teacher(x)), y, 0.4, 1.0, 0.0)
     loss = distiller.compute_loss(x=x, y=y, y_pred=distiller(x, training=True), training=True)
     assert distiller.num_heads == 1 and float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fused_softmax_teacher_gives_log_probabilities_and_fused_student_is_refused():
+    from tfzoo.errors import UsageError
+    from tfzoo.training.tasks.teacher import _keras_teacher
+
+    inputs = keras.Input((F,))
+    fused = keras.Model(inputs, keras.layers.Dense(K, activation="softmax", name="fc")(inputs), name="fused")
+    x, _ = batch()
+    np.testing.assert_allclose(np.asarray(_keras_teacher(fused, None)(x)), np.log(np.asarray(fused(x))), atol=1e-5)
+    with pytest.raises(UsageError, match="applies its softmax inside its classifier layer"):
+        Distiller(fused, linear_teacher())
