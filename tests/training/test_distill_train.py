@@ -215,3 +215,27 @@ def test_distillation_under_mixed_bfloat16_and_split_warning(tmp_path, teacher_r
     assert np.isfinite(metrics["val_loss"]) and metrics["precision"] == "mixed_bfloat16"
     # The teacher split digits with seed 0: it has trained on some of this run's validation images.
     assert "warning: the teacher was trained with --seed 0 and this run uses --seed 1" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_distillation_mirrored_on_two_cpus_matches_one_device(tmp_path):
+    """The DeiT loss under MirroredStrategy is the one-device loss: each term scaled once for the replicas."""
+    from tests.training import distributed_testlib as lib
+
+    out = tmp_path / "weights.npz"
+    [(code, output)] = lib.run_processes(
+        [([sys.executable, "-m", "tests.training.distributed_testlib", "distill_mirrored", str(out), "3"],
+          lib.child_env())], timeout=240)
+    assert code == 0, output[-4000:]
+    result = np.load(out)
+    assert int(result["mirrored_replicas"]) == 2 and int(result["one_device_replicas"]) == 1
+    for name in ("one_device", "mirrored"):
+        np.testing.assert_array_equal(result[f"{name}_teacher_before"], result[f"{name}_teacher_after"])
+    # No BatchNorm: only the float32 summation order differs (as in test_distributed.py); a distillation term
+    # scaled by the per-replica batch, or not scaled for the replicas, moves the weights by far more.
+    index = 0
+    while f"one_device_{index}" in result:
+        np.testing.assert_allclose(result[f"mirrored_{index}"], result[f"one_device_{index}"], rtol=0, atol=1e-5,
+                                   err_msg=f"weight {index}")
+        index += 1
+    assert index == 6
