@@ -14,6 +14,7 @@ from tfzoo.utils.rundir import RunDir
 MODEL = "deit_tiny_distilled_patch16_224"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,xla", [("mixed_bfloat16", False), ("float32", True), ("mixed_float16", False)])
 def test_deit_trains_with_mixed_precision_and_xla(tmp_path, precision, xla):
     metrics = train(TrainConfig(model=MODEL, run_dir=str(tmp_path), epochs=1, batch_size=8, steps_per_epoch=2,
