@@ -1,4 +1,4 @@
-"""Inference speed of tfzoo against keras.applications, side by side in one process.
+"""Inference speed of tfzoo against keras.applications (and keras-hub), side by side in one process.
 
 For every architecture both libraries build, the two models are created
 with random weights (``weights=None``, 1000 classes) and timed in turns
@@ -18,6 +18,11 @@ runs: absolute speeds move with whatever else the machine is doing.
 
 keras.applications is not always the architecture tfzoo (timm) builds; the
 ``notes`` of each pair say where they differ and what that costs.
+
+Transformers come from keras-hub (``keras_hub.models.ViTBackbone`` under a
+``ViTImageClassifier`` head, no preprocessor), a benchmark-only dependency
+(``pip install keras-hub``, or the ``bench`` extra): the pair
+``vit_base_patch16_224`` runs when keras-hub is importable.
 
 ``--patch NAME`` also times a third model per pair: tfzoo built with a
 candidate model-side change applied by monkeypatching (see `PATCHES`), given
@@ -55,10 +60,32 @@ class Pair(NamedTuple):
     """One architecture in both libraries."""
 
     tfzoo_name: str
-    keras_name: str  # attribute of keras.applications
+    keras_name: str  # attribute of keras.applications (or, with `factory`, the name of what it builds)
     image_size: int
     keras_kwargs: dict
     notes: str  # how the two networks differ (parameters, structure)
+    factory: Callable | None = None  # (image_size, num_classes) -> the reference model, when not keras.applications
+
+
+def keras_hub_vit(patch_size: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int) -> Callable:
+    """A keras-hub ViT classifier factory: `ViTBackbone` + `ViTImageClassifier` (class token head, no preprocessor)."""
+    def build(image_size: int, num_classes: int) -> keras.Model:
+        import keras_hub
+
+        backbone = keras_hub.models.ViTBackbone(
+            image_shape=(image_size, image_size, 3), patch_size=patch_size, num_layers=num_layers,
+            num_heads=num_heads, hidden_dim=hidden_dim, mlp_dim=mlp_dim, dropout_rate=0.0, attention_dropout=0.0,
+            layer_norm_epsilon=1e-6, use_mha_bias=True, use_mlp_bias=True, use_class_token=True,
+            use_patch_bias=True)
+        return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=None,
+                                                   pooling="token")
+    return build
+
+
+def has_keras_hub() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("keras_hub") is not None
 
 
 PAIRS = {
@@ -92,10 +119,29 @@ PAIRS = {
     "xception": Pair("xception", "Xception", 299, {},
                      "same parameters; keras uses SeparableConv2D layers and 'same' max pools (asymmetric on even "
                      "maps), tfzoo PyTorch's symmetric -inf-padded pools"),
+    "vit_base_patch16_224": Pair("vit_base_patch16_224", "keras_hub.ViTBackbone+ViTImageClassifier", 224, {},
+                                 "ViT-B/16 both (86.57M / 86.57M trainable, exact GELU, LayerNorm eps 1e-6); "
+                                 "tfzoo: one fused qkv Dense + explicit matmul-softmax-matmul attention (float32 "
+                                 "softmax), keras-hub: keras.layers.MultiHeadAttention (separate q/k/v einsums)",
+                                 factory=keras_hub_vit(16, 12, 12, 768, 3072)),
 }
 
-# VGG-19 repeats VGG-16's findings at 1.3x its cost; run it with --models vgg19.
-DEFAULT_PAIRS = tuple(key for key in PAIRS if key != "vgg19")
+# VGG-19 repeats VGG-16's findings at 1.3x its cost; run it with --models vgg19. Pairs whose reference
+# comes from keras-hub run when it is installed.
+DEFAULT_PAIRS = tuple(key for key in PAIRS
+                      if key != "vgg19" and (PAIRS[key].factory is None or has_keras_hub()))
+
+
+def reference_model(pair: Pair, size: tuple, num_classes: int) -> keras.Model:
+    """The pair's keras.applications (or factory-built) model with random weights."""
+    if pair.factory is not None:
+        return pair.factory(size[0], num_classes)
+    return getattr(keras.applications, pair.keras_name)(weights=None, input_shape=size, classes=num_classes,
+                                                        **pair.keras_kwargs)
+
+
+def reference_label(pair: Pair) -> str:
+    return pair.keras_name if pair.factory is not None else f"keras.applications.{pair.keras_name}"
 
 
 # ---------------------------------------------------------------------------
@@ -233,12 +279,10 @@ def build_pair(key: str, pair: Pair, num_classes: int, patches=(), control: bool
     size = (pair.image_size, pair.image_size, 3)
     models = {
         "tfzoo": create_model(pair.tfzoo_name, input_shape=size, num_classes=num_classes),
-        "keras": getattr(keras.applications, pair.keras_name)(weights=None, input_shape=size, classes=num_classes,
-                                                              **pair.keras_kwargs),
+        "keras": reference_model(pair, size, num_classes),
     }
     if control:
-        models["keras_copy"] = getattr(keras.applications, pair.keras_name)(
-            weights=None, input_shape=size, classes=num_classes, **pair.keras_kwargs)
+        models["keras_copy"] = reference_model(pair, size, num_classes)
     differences = {}
     for name in patches:
         if key not in PATCHES[name].pairs:
@@ -274,7 +318,7 @@ def benchmark_pair(key: str, pair: Pair, args) -> dict:
               "models": {}}
     for label, model in models.items():
         rates = runs[label]["images_per_sec"]
-        entry = {"model": f"keras.applications.{pair.keras_name}" if label.startswith("keras") else pair.tfzoo_name,
+        entry = {"model": reference_label(pair) if label.startswith("keras") else pair.tfzoo_name,
                  "images_per_sec": rates, "median_images_per_sec": statistics.median(rates),
                  "iterations": runs[label]["iterations"], **count_params(model)}
         if args.flops and label != "keras_copy":

@@ -192,6 +192,62 @@ def child_mirrored_vs_single(out_file: str, steps: int) -> None:
     np.savez(out_file, **results)
 
 
+def child_distill_mirrored_vs_single(out_file: str, steps: int) -> None:
+    """Distills a two-head student (DeiT's head / head_dist) with one device and mirrored over 2 CPUs.
+
+    Writes the student's and the teacher's weights after both runs.
+    """
+    import tensorflow as tf
+
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    _limit_threads()
+    import keras
+    import numpy as np
+
+    from tfzoo.losses import DistillationLoss, SoftTargetCrossEntropy
+    from tfzoo.training.strategy import create_strategy
+    from tfzoo.training.tasks import Distiller
+
+    rng = np.random.default_rng(0)
+    global_batch = 16
+    images = rng.normal(size=(global_batch * steps, 8, 8, 3)).astype("float32")
+    labels = keras.utils.to_categorical(rng.integers(0, 4, size=len(images)), 4)
+
+    def build():
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((8, 8, 3))
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        heads = [keras.layers.Dense(4, name=name)(x) for name in ("head", "head_dist")]
+        outputs = keras.layers.Activation("softmax", name="predictions")(keras.layers.Average()(heads))
+        student = keras.Model(inputs, outputs)
+        teacher_inputs = keras.Input((8, 8, 3))
+        teacher_logits = keras.layers.GlobalAveragePooling2D()(
+            keras.layers.Conv2D(4, 3, padding="same", name="teacher_conv")(teacher_inputs))
+        teacher = keras.Model(teacher_inputs, teacher_logits)
+        distiller = Distiller(student, teacher, DistillationLoss("soft", temperature=2.0, mean_over_classes=True),
+                              alpha=0.5)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
+                          loss=SoftTargetCrossEntropy(label_smoothing=0.1, from_logits=True))
+        return distiller, student, teacher
+
+    strategies = {name: create_strategy(name) for name in ("one_device", "mirrored")}
+    results = {}
+    for name, strategy in strategies.items():
+        with strategy.scope():
+            distiller, student, teacher = build()
+        results[f"{name}_teacher_before"] = teacher.get_weights()[0]
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(global_batch)
+        distiller.fit(dataset, epochs=1, verbose=0, shuffle=False)
+        results[f"{name}_replicas"] = np.array(strategy.num_replicas_in_sync)
+        results[f"{name}_teacher_after"] = teacher.get_weights()[0]
+        for i, weight in enumerate(student.get_weights()):
+            results[f"{name}_{i}"] = weight
+    np.savez(out_file, **results)
+
+
 def main(argv):
     scenario = argv[1]
     if scenario == "train":
@@ -199,6 +255,8 @@ def main(argv):
         child_train(run_dir, out_file, **config)
     elif scenario == "mirrored":
         child_mirrored_vs_single(argv[2], int(argv[3]))
+    elif scenario == "distill_mirrored":
+        child_distill_mirrored_vs_single(argv[2], int(argv[3]))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from absl import flags
 
 from tfzoo.cli.flags_augment import define_augment_flags
+from tfzoo.cli.flags_distill import DISTILL_FLAGS, define_distill_flags
 from tfzoo.cli.flags_optim import define_optim_flags
 from tfzoo.training.config import NAN_POLICIES, PRECISIONS, STRATEGIES, TrainConfig
 
@@ -33,6 +34,7 @@ def define_train_flags() -> None:
     flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas).")
     define_optim_flags()
     define_augment_flags()
+    define_distill_flags()
     flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, e.g. 64 for digits, "
                          "else the model's).")
     flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "Numeric precision policy.")
@@ -64,5 +66,5 @@ def train_config_from_flags() -> TrainConfig:
         xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
         nan_policy=FLAGS.nan_policy, deterministic=FLAGS.deterministic,
-        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS},
+        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS + DISTILL_FLAGS},
     )

@@ -5,21 +5,17 @@ Network", arXiv 1503.02531; hard distillation as in DeiT, Touvron et al. 2021, a
 logits (``y_true``):
 
 - ``soft``: ``tau**2 * KL(softmax(teacher / tau) || softmax(student / tau))``
-  per example, summed over classes and averaged over the batch. (DeiT's code
-  averages the KL over batch *and* classes, i.e. divides this by K; fold that
-  into ``alpha`` when matching it.)
-- ``hard``: cross-entropy of the student against the teacher's argmax class.
+  per example, summed over classes and averaged over the batch. DeiT's code
+  (facebookresearch/deit ``losses.py``: ``F.kl_div(..., reduction='sum') *
+  T * T / outputs_kd.numel()``) averages over batch *and* classes, i.e.
+  divides this by K; ``mean_over_classes=True`` does that.
+- ``hard``: cross-entropy of the student against the teacher's argmax class
+  (DeiT: ``F.cross_entropy(outputs_kd, teacher_outputs.argmax(dim=1))``).
 
-`tfzoo.training.distill.Distiller` wraps a single-head student and a frozen
-teacher with this loss. How a DeiT-style model will use it: the student has a class head and a
-distillation head; the total loss is
-``(1 - alpha) * CE(labels, class_logits) + alpha * DistillationLoss(kind)(teacher_logits, dist_logits)``
-with the teacher run in inference mode on the same (augmented) batch. A
-trainer builds that by passing ``{"head": labels, "dist": teacher_logits}``
-targets to a two-output model compiled with
-``loss={"head": SoftTargetCrossEntropy(...), "dist": DistillationLoss(...)}``
-and ``loss_weights={"head": 1 - alpha, "dist": alpha}``; the teacher logits are
-computed in the input pipeline or a custom ``train_step``.
+`tfzoo.training.tasks.distillation` trains with it: a DeiT student's
+distillation head (or a single-head student's only head) learns from the
+teacher, the class head from the labels, with weights ``alpha`` and
+``1 - alpha``.
 """
 
 from __future__ import annotations
@@ -37,6 +33,9 @@ class DistillationLoss(keras.losses.Loss):
     Args:
         kind: ``"soft"`` or ``"hard"``.
         temperature: ``tau`` of the soft loss.
+        mean_over_classes: Soft loss only: also divide by the number of
+            classes K, as DeiT's code does (its sum over the batch and the
+            classes is divided by ``B * K``).
         reduction: Keras loss reduction (default: mean over the batch).
         name: Loss name.
 
@@ -45,8 +44,8 @@ class DistillationLoss(keras.losses.Loss):
         y_pred: Student logits ``[B, K]``.
     """
 
-    def __init__(self, kind: str = "soft", temperature: float = 1.0, reduction="sum_over_batch_size",
-                 name: str = "distillation", dtype=None):
+    def __init__(self, kind: str = "soft", temperature: float = 1.0, mean_over_classes: bool = False,
+                 reduction="sum_over_batch_size", name: str = "distillation", dtype=None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if temperature <= 0:
@@ -54,6 +53,7 @@ class DistillationLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.kind = kind
         self.temperature = float(temperature)
+        self.mean_over_classes = bool(mean_over_classes)
 
     def call(self, y_true, y_pred):
         teacher = ops.cast(y_true, "float32")
@@ -65,9 +65,12 @@ class DistillationLoss(keras.losses.Loss):
         teacher_log_p = ops.log_softmax(teacher / tau, axis=-1)
         student_log_p = ops.log_softmax(student / tau, axis=-1)
         kl = ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
+        if self.mean_over_classes:
+            kl = kl / ops.cast(ops.shape(teacher)[-1], "float32")
         return kl * (tau * tau)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"kind": self.kind, "temperature": self.temperature})
+        config.update({"kind": self.kind, "temperature": self.temperature,
+                       "mean_over_classes": self.mean_over_classes})
         return config

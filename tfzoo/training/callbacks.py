@@ -8,6 +8,7 @@ import keras
 
 from tfzoo.training.ema import inference_weights
 from tfzoo.training.nan import check_finite_weights
+from tfzoo.training.tasks.base import inference_model
 from tfzoo.utils.atomic import atomic_path
 from tfzoo.utils.rundir import RunDir
 
@@ -16,9 +17,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the run's state at the end of every epoch, atomically.
 
     Two files per epoch, in this order:
-    1. ``checkpoints/epoch-NNNN.weights.h5``: weights and optimizer slots, the
-       commit point for resume;
-    2. ``model.keras``: the inference model (no optimizer), for eval/export/predict,
+    1. ``checkpoints/epoch-NNNN.weights.h5``: weights and optimizer slots (what
+       the trained model tracks: no distillation teacher), the commit point for resume;
+    2. ``model.keras``: the inference model (no optimizer; a task wrapper's inner
+       model, e.g. without a distillation teacher), for eval/export/predict,
        with the EMA weights when the optimizer keeps them (`tfzoo.training.ema`).
     Each write is atomic, so a kill during one leaves the previous file. A kill
     between the two leaves ``model.keras`` one epoch *behind* the newest
@@ -51,17 +53,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # A compile-free copy of the architecture, so model.keras carries no
         # optimizer state; built once, weights refreshed each epoch. The model's
         # own class (e.g. a registry model that records its name), not
-        # keras.Model; a training wrapper names the model it wraps.
+        # keras.Model; a task or multi-worker wrapper names the model it wraps.
         if self._twin is None:
-            source = getattr(self.model, "inference_twin_source", None)
-            source = source() if source is not None else self.model
+            source = inference_model(self.model)
             self._twin = type(source).from_config(source.get_config())
         self._twin.set_weights(weights)
         return self._twin
 
     def write_inference_model(self, epoch: int) -> None:
         """Writes ``model.keras`` from the model's current (EMA) weights, which belong to 1-based `epoch`."""
-        weights = inference_weights(self.model)  # the EMA weights when the run keeps them
+        weights = inference_weights(self.model, inference_model(self.model))  # the EMA weights when kept
         check_finite_weights(weights, epoch=epoch, advice=self.advice)
         with atomic_path(self.run_dir.model_file, suffix=".keras") as tmp:
             self._inference_twin(weights).save(tmp)

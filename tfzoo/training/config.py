@@ -15,6 +15,7 @@ LR_SCHEDULES = ("cosine", "step", "poly")
 # Absolute ceiling of --image_size (pixels per side); models lower it to 8x their input size.
 MAX_IMAGE_SIZE = 2048
 NAN_POLICIES = ("stop", "skip_batch")  # tfzoo.training.nan
+DISTILLATIONS = ("none", "soft", "hard")
 
 # Fields that must match for a re-run to resume an existing run directory.
 RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "optimizer", "learning_rate",
@@ -24,7 +25,9 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
                "random_erasing", "aug_repeats",
-               "pretrained")  # issue 11
+               "pretrained",
+               # distillation (tfzoo.training.tasks.distillation)
+               "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -95,6 +98,14 @@ class TrainConfig:
             None, True (the model's default tag), a tag, ``hf-hub:ORG/REPO``
             or a ``.safetensors`` path; the classifier is fresh when the
             dataset's class count differs from the checkpoint's.
+        teacher: Distillation teacher: a run directory, a ``tfzoo export``
+            directory, or a registered model name (with ``teacher_weights``).
+        teacher_weights: ``.keras`` / ``.weights.h5`` file for a teacher named
+            by its registered model name.
+        distillation: ``none``, ``soft`` or ``hard`` (DeiT's distillation types).
+        distillation_alpha: Weight of the teacher term; the label term gets
+            ``1 - alpha``.
+        distillation_tau: Temperature of soft distillation.
     """
 
     model: str = "mobilenet_v3_large"
@@ -142,6 +153,12 @@ class TrainConfig:
     random_erasing: float = 0.0
     aug_repeats: int = 1
     pretrained: object = None  # issue 11: see tfzoo.convert.pretrained
+    # Knowledge distillation: see tfzoo.training.tasks.distillation.
+    teacher: str | None = None
+    teacher_weights: str | None = None
+    distillation: str = "none"
+    distillation_alpha: float = 0.5
+    distillation_tau: float = 1.0
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""
@@ -181,6 +198,7 @@ class TrainConfig:
             raise UsageError(f"--nan_policy must be one of {', '.join(NAN_POLICIES)}, got {self.nan_policy!r}")
         _validate_recipe(self)
         _validate_dataset_name(self)
+        _validate_distillation(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
         if self.run_dir is not None and os.path.exists(self.run_dir) and not os.path.isdir(self.run_dir):
@@ -292,3 +310,22 @@ def _validate_recipe(config: TrainConfig) -> None:
     check_range("rand_augment_magnitude", config.rand_augment_magnitude, low=0, high=10)
     if config.aug_repeats < 1:
         raise UsageError(f"--aug_repeats must be >= 1 (1: off), got {config.aug_repeats}")
+
+
+def _validate_distillation(config: TrainConfig) -> None:
+    """Checks the distillation flags against each other (the teacher itself is checked when it loads)."""
+    if config.distillation not in DISTILLATIONS:
+        raise UsageError(f"--distillation must be one of {', '.join(DISTILLATIONS)}, got {config.distillation!r}")
+    alpha, tau = config.distillation_alpha, config.distillation_tau
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise UsageError(f"--distillation_alpha must be in [0, 1] (the teacher term's weight), got {alpha}")
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
+        raise UsageError(f"--distillation_tau must be a positive finite temperature, got {tau}")
+    if config.distillation != "none" and not config.teacher:
+        raise UsageError(f"--distillation {config.distillation} needs a teacher: pass --teacher RUN_DIR, "
+                         "an export directory, or a model name with --teacher_weights")
+    if config.teacher and config.distillation == "none":
+        raise UsageError("--teacher is set but --distillation is none; pass --distillation soft or hard "
+                         "(or drop --teacher)")
+    if config.teacher_weights and not config.teacher:
+        raise UsageError("--teacher_weights needs --teacher MODEL_NAME (the registered model the weights belong to)")

@@ -111,22 +111,8 @@ def cluster_task_from_env(environ=None) -> ClusterTask:
                        has_chief_task=bool(training["chief"]))
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
-class MultiWorkerModel(keras.Model):
-    """A functional model that `fit`s and `evaluate`s under MultiWorkerMirroredStrategy.
-
-    Build it from an existing functional model inside the strategy's scope
-    with `MultiWorkerModel.wrap(model)`; it shares that model's layers and
-    weights, and its weight files and `get_config` are the inner model's.
-    See the module docstring for the two Keras spots it works around.
-    """
-
-    @classmethod
-    def wrap(cls, model: keras.Model) -> "MultiWorkerModel":
-        wrapped = cls(inputs=model.inputs, outputs=model.outputs, name=model.name)
-        # `EpochCheckpoint` saves model.keras as the wrapped model's class and config.
-        wrapped.inference_twin_source = lambda: model
-        return wrapped
+class MultiWorkerMixin:
+    """The two Keras workarounds (module docstring) for any `keras.Model` subclass: mix in first."""
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras reduces the whole first batch across workers just to read its
@@ -154,6 +140,25 @@ class MultiWorkerModel(keras.Model):
 
     def test_step(self, data):
         return self._as_vectors(super().test_step(data))
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class MultiWorkerModel(MultiWorkerMixin, keras.Model):
+    """A functional model that `fit`s and `evaluate`s under MultiWorkerMirroredStrategy.
+
+    Build it from an existing functional model inside the strategy's scope
+    with `MultiWorkerModel.wrap(model)`; it shares that model's layers and
+    weights, and its weight files and `get_config` are the inner model's.
+    See the module docstring for the two Keras spots it works around.
+    """
+
+    @classmethod
+    def wrap(cls, model: keras.Model) -> "MultiWorkerModel":
+        wrapped = cls(inputs=model.inputs, outputs=model.outputs, name=model.name)
+        # `EpochCheckpoint` saves model.keras as the wrapped model's class and config
+        # (`tfzoo.training.tasks.inference_model`).
+        wrapped.inference_twin_source = lambda: model
+        return wrapped
 
 
 def per_worker_batch_size(strategy: tf.distribute.Strategy, global_batch_size: int) -> int:

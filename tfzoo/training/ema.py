@@ -127,7 +127,18 @@ def attached_ema(model: keras.Model) -> ModelEMA | None:
     return _ATTACHED.get(model)
 
 
-def inference_weights(model: keras.Model) -> list:
-    """The weights an inference copy should get: the EMA when the model keeps one, else its own."""
+def inference_weights(model: keras.Model, target: keras.Model | None = None) -> list:
+    """The weights an inference copy should get: the EMA when the model keeps one, else its own.
+
+    Args:
+        model: The trained model (a task wrapper, or the model itself).
+        target: The model whose ``weights`` order the result follows, when it
+            differs from `model` (a task wrapper's inner model, whose
+            variables are a subset of the wrapper's).
+    """
     ema = attached_ema(model)
-    return ema.average_values() if ema is not None else model.get_weights()
+    values = ema.average_values() if ema is not None else model.get_weights()
+    if target is None or target is model:
+        return values
+    by_variable = {id(weight): value for weight, value in zip(model.weights, values)}
+    return [by_variable[id(weight)] for weight in target.weights]

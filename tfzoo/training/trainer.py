@@ -26,14 +26,13 @@ from tfzoo import __version__
 from tfzoo.data import dataset_defaults, load_dataset
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
-from tfzoo.losses import SoftTargetCrossEntropy
 from tfzoo.models.registry import create_model, get_spec
 from tfzoo.data.augment import mix_batch_fn
 from tfzoo.optimizers import AGC, DEFAULT_LEARNING_RATES, create_optimizer
 from tfzoo.training import distributed
 from tfzoo.training import ema as ema_lib
 from tfzoo.training import nan as nan_lib
-from tfzoo.training import recipe
+from tfzoo.training import recipe, tasks
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -92,19 +91,7 @@ def _one_hot(num_classes: int):
     return fn
 
 
-def _compile(model: keras.Model, optimizer, num_classes: int, label_smoothing: float = 0.0, xla: bool = False):
-    # "loss" is the training loss (label smoothing included); "loss_plain" the
-    # cross-entropy against the unsmoothed labels. metrics.json and eval report both.
-    model.compile(
-        optimizer=optimizer,
-        loss=SoftTargetCrossEntropy(label_smoothing=label_smoothing),
-        metrics=[
-            keras.metrics.CategoricalAccuracy(name="top1"),
-            keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
-            keras.metrics.MeanMetricWrapper(SoftTargetCrossEntropy().call, name="loss_plain"),
-        ],
-        jit_compile=xla,
-    )
+_compile = tasks.compile_classifier  # evaluation compiles like classification training
 
 
 def _verbosity(verbose):
@@ -162,6 +149,7 @@ def train(config: TrainConfig) -> dict:
         preprocess = dataclasses.replace(preprocess, **checkpoint_preprocess(spec.name, config.pretrained))
         overrides = {**overrides, "pretrained": config.pretrained}
     # ---
+    method = tasks.create_task(config, preprocess)  # what is learned: classification, distillation
 
     lock = RunDirLock(run.path, "train").acquire()
     previous_policy = keras.mixed_precision.global_policy().name
@@ -226,7 +214,8 @@ def train(config: TrainConfig) -> dict:
                 optimizer = skipper = nan_lib.SkipNonFinite(optimizer)
             if config.precision == "mixed_float16":
                 optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-            _compile(model, optimizer, data.num_classes, config.label_smoothing, config.xla)
+            model = method.compile(model, optimizer, num_classes=data.num_classes,
+                                   label_smoothing=config.label_smoothing, xla=config.xla)
             ema = ema_lib.ModelEMA(model, config.ema) if config.ema else None  # before the checkpoint is loaded
 
             initial_epoch = 0
@@ -277,6 +266,8 @@ def train(config: TrainConfig) -> dict:
                      f"{data.num_classes} classes, {preprocess.image_size}px, batch {config.batch_size}, "
                      f"{config.epochs} epochs, {strategy.num_replicas_in_sync} replica(s); run dir {run.path}")
             _say(recipe.describe(config, peak_lr))
+            if method.describe():
+                _say(method.describe())
         throughput = Throughput(config.batch_size)
         started = time.perf_counter()
         if initial_epoch < config.epochs:

@@ -1,0 +1,88 @@
+"""What a task is: the part of training that decides what is learned, and how.
+
+The trainer (`tfzoo.training.trainer`) owns the run: directory, strategy,
+data, callbacks, checkpoints. A task gets the freshly built model and the
+optimizer inside the strategy scope and returns the compiled model that
+``fit`` trains: the model itself (`ClassificationTask`), or a `TaskModel`
+wrapper that overrides ``compute_loss`` (`DistillationTask`'s `Distiller`).
+
+A wrapper keeps training-only state (a teacher, ...) out of ``model.keras``:
+the per-epoch ``model.keras`` is built from `inference_model`, and the
+checkpoint (``save_weights`` of the wrapper) holds only what the wrapper
+tracks (see `Untracked`).
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+class Untracked:
+    """Holds an object out of Keras's sight.
+
+    Keras tracks layers and variables assigned to a layer's attributes, and
+    ``save_weights`` walks every attribute that is a layer, a variable or a
+    container of them. A plain object holding a model is neither, so what it
+    holds is not trained (not in ``trainable_weights``), not averaged by the
+    EMA and not written to checkpoints.
+    """
+
+    def __init__(self, value):
+        self.value = value
+
+
+class TaskModel(keras.Model):
+    """Base of task wrappers: ``inference_model()`` is what eval, export and ``model.keras`` use.
+
+    Keep models that must not be saved out of properties too: Keras's weight
+    saving walks every attribute of a model (``dir``), properties included.
+    """
+
+    def inference_model(self) -> keras.Model:
+        raise NotImplementedError
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The model that inference uses: a task wrapper's inner model, else `model` itself.
+
+    A `tfzoo.training.distributed.MultiWorkerModel` names the model it wraps
+    (``inference_twin_source``), so ``model.keras`` keeps that model's class.
+    """
+    if isinstance(model, TaskModel):
+        return inference_model(model.inference_model())
+    source = getattr(model, "inference_twin_source", None)
+    return source() if source is not None else model
+
+
+class Task:
+    """How a model is compiled (and possibly wrapped) for training.
+
+    Subclasses implement `compile`; `name` appears in the trainer's log.
+    """
+
+    name = "task"
+
+    def compile(self, model: keras.Model, optimizer, *, num_classes: int, label_smoothing: float,
+                xla: bool) -> keras.Model:
+        """Returns the compiled model that ``fit`` trains (`model` or a wrapper sharing its weights)."""
+        raise NotImplementedError
+
+    def describe(self) -> str | None:
+        """One line for the trainer's log, or None."""
+        return None
+
+
+def accuracy_metrics(num_classes: int) -> list:
+    """top-1 and top-5 (top-K for fewer classes) accuracy on one-hot / soft targets, and ``loss_plain``.
+
+    ``loss_plain`` is the cross-entropy against the unsmoothed labels; the
+    training loss ("loss") includes label smoothing. metrics.json and
+    ``tfzoo eval`` report both.
+    """
+    from tfzoo.losses import SoftTargetCrossEntropy
+
+    return [
+        keras.metrics.CategoricalAccuracy(name="top1"),
+        keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+        keras.metrics.MeanMetricWrapper(SoftTargetCrossEntropy().call, name="loss_plain"),
+    ]
