@@ -82,4 +82,6 @@ def digits_source(image_size: int, *, val_fraction: float = 0.2, seed: int = 0) 
         num_train=len(train_index),
         num_val=len(val_index),
         shuffle_buffer=len(train_index),
+        keyed_train=tf.data.Dataset.from_tensor_slices(
+            (images[train_index], labels[train_index], np.array([str(i) for i in train_index]))),
     )

@@ -214,4 +214,7 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
         num_val=len(val_paths),
         skipped_files=skipped,
         shuffle_buffer=len(train_paths),
+        keyed_train=tf.data.Dataset.from_tensor_slices(
+            (_as_bytes(train_paths), train_labels,
+             np.array([os.path.relpath(path, class_root).replace(os.sep, "/") for path in train_paths]))),
     )
