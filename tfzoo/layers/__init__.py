@@ -4,7 +4,7 @@ from tfzoo.layers.activations import activation, keras_activation_name
 from tfzoo.layers.bottleneck import BlockNames, basic_block, bottleneck_block, resnext_width, se_module, shortcut
 from tfzoo.layers.conv import conv2d, conv_norm_act, depthwise_conv2d, make_divisible
 from tfzoo.layers.drop_path import DropPath
-from tfzoo.layers.head import classifier, global_pool
+from tfzoo.layers.head import TokenPool, TokensToMap, classifier, global_pool
 from tfzoo.layers.mobile_blocks import depthwise_separable, inverted_residual
 from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
 from tfzoo.layers.norm import NORM_KINDS, NormConfig, norm_layer
@@ -21,7 +21,7 @@ __all__ = [
     "BlockNames", "basic_block", "bottleneck_block", "resnext_width", "se_module", "shortcut",
     "avg_pool2d", "max_pool2d", "separable_conv2d",
     "activation", "keras_activation_name", "conv2d", "conv_norm_act", "depthwise_conv2d", "make_divisible",
-    "DropPath", "classifier", "global_pool", "depthwise_separable", "inverted_residual", "NormConfig",
+    "DropPath", "TokenPool", "TokensToMap", "classifier", "global_pool", "depthwise_separable", "inverted_residual", "NormConfig",
     "norm_layer", "squeeze_excite", "RepVGGBlock", "Reparameterizable", "fold_batch_norm",
     "NORM_KINDS", "NF_GAMMAS", "NFResidual", "ScaleByConstant", "ScaledActivation",
     "ScaledWSConv2D", "WSConv2D", "WeightNormalization", "WholeMapConv2D",

@@ -12,10 +12,11 @@ from tfzoo.models.mobilenetv3 import MobileNetV3, MobileNetV3Large, MobileNetV3S
 from tfzoo.models.nfnet import NFNet, NFResNet
 from tfzoo.models.regnet import RegNet
 from tfzoo.models.repvgg import RepVGG
-from tfzoo.models.registry import create_model, list_models, model_info, register_model
+from tfzoo.models.registry import FeatureInfo, ModelSpec, create_model, list_models, model_info, register_model
 from tfzoo.models.resnet import ResNet, ResNet18, ResNet34, ResNet50, ResNet101, ResNet152, ResNeXt, SEResNeXt
 from tfzoo.models.vgg import VGG, VGG11, VGG13, VGG16, VGG19
 from tfzoo.models.xception import Xception
+from tfzoo.models.zoo_model import ZooModel
 
 __all__ = [
     "RegNet", "RepVGG", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNeXt",
@@ -24,5 +25,5 @@ __all__ = [
     "EfficientNet", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
     "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "MobileNetV1", "MobileNetV2",
     "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small", "NFNet", "NFResNet",
-    "create_model", "list_models", "model_info", "register_model",
+    "FeatureInfo", "ModelSpec", "ZooModel", "create_model", "list_models", "model_info", "register_model",
 ]

@@ -21,6 +21,24 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureInfo:
+    """One feature output a family declares for ``create_model(..., features_only=True)``.
+
+    Attributes:
+        stride: Total stride of the feature map (its key is ``stride_<stride>``).
+        layer: Name of the layer whose output it is.
+        tokens: The layer outputs tokens ``[B, N, C]`` (a transformer); they are
+            laid out as a ``[B, H/stride, W/stride, C]`` map.
+        num_prefix_tokens: Class/distillation tokens dropped before the layout.
+    """
+
+    stride: int
+    layer: str
+    tokens: bool = False
+    num_prefix_tokens: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Everything the registry knows about one named variant.
 
@@ -40,9 +58,10 @@ class ModelSpec:
         mean: Per-channel mean, in 0..1 units.
         std: Per-channel standard deviation, in 0..1 units.
         aliases: Other names that resolve to this variant.
-        feature_layers: ``(stride, layer_name)`` pairs: the layers whose
-            outputs are the last feature maps at strides 4, 8, 16 and 32,
-            used by ``create_model(..., features_only=True)``.
+        feature_info: The family's `FeatureInfo` declarations, used by
+            ``create_model(..., features_only=True)``.
+        feature_layers: ``(stride, layer_name)`` pairs, the older spelling of
+            map-only `feature_info`.
     """
 
     name: str
@@ -61,6 +80,13 @@ class ModelSpec:
     std: tuple = IMAGENET_STD
     aliases: tuple = ()
     feature_layers: tuple = ()
+    feature_info: tuple = ()
+
+    def features(self) -> tuple:
+        """The `FeatureInfo` declarations (from `feature_layers` when only those are given)."""
+        if self.feature_info:
+            return tuple(self.feature_info)
+        return tuple(FeatureInfo(stride=stride, layer=layer) for stride, layer in self.feature_layers)
 
     def info(self) -> dict:
         """Returns the public metadata as a plain dict (no builder)."""
@@ -78,7 +104,7 @@ class ModelSpec:
             "mean": tuple(self.mean),
             "std": tuple(self.std),
             "aliases": tuple(self.aliases),
-            "feature_strides": tuple(stride for stride, _ in self.feature_layers),
+            "feature_strides": tuple(feature.stride for feature in self.features()),
         }
 
 
@@ -169,16 +195,22 @@ def create_model(
         num_classes: Size of the classifier.
         input_shape: ``(height, width, 3)``; defaults to the variant's input size.
         include_top: Whether to include the classifier head.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
+        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``
+            (token models also ``"token"``).
         weights: Path of a local ``.keras`` or ``.weights.h5`` file, or None.
         features_only: Return a backbone whose outputs are a dict of the
-            stage outputs at strides 4/8/16/32 (keys ``"stride_4"`` ...),
-            for detection and segmentation heads.
-        **overrides: Family-specific builder arguments (``dropout``,
+            feature maps the family declares (`FeatureInfo`; keys
+            ``"stride_4"`` ...), for detection and segmentation heads.
+        **overrides: Family-specific builder arguments (``drop_rate``,
             ``drop_path_rate``, ``width_multiplier`` ...).
 
     Returns:
-        A functional `keras.Model`.
+        A `tfzoo.models.ZooModel` (functional) whose ``zoo_info`` records the
+        registry name, family and these arguments; see `tfzoo.models._builder`
+        for the builder contract.
+
+    Raises:
+        UsageError: for an unknown name, or an option the family does not take.
     """
     spec = get_spec(name)
     kwargs = dict(spec.kwargs)
@@ -186,23 +218,55 @@ def create_model(
     kwargs.update(overrides)
     if input_shape is None:
         input_shape = (spec.input_size, spec.input_size, 3)
-    if features_only:
-        return _feature_extractor(spec, input_shape, weights, kwargs)
-    return spec.builder(
-        num_classes=num_classes,
-        input_shape=input_shape,
-        include_top=include_top,
-        pooling=pooling,
-        weights=weights,
-        **kwargs,
-    )
+    zoo_info = {
+        "name": spec.name,
+        "family": spec.family,
+        "builder_args": _jsonable({"num_classes": num_classes, "input_shape": list(input_shape),
+                                   "include_top": include_top, "pooling": pooling,
+                                   "features_only": features_only, **overrides}),
+    }
+    try:
+        if features_only:
+            model = _feature_extractor(spec, input_shape, weights, kwargs)
+        else:
+            model = spec.builder(num_classes=num_classes, input_shape=input_shape, include_top=include_top,
+                                 pooling=pooling, weights=weights, **kwargs)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        argument = str(error).rsplit("argument", 1)[-1].strip(" '\"")
+        raise UsageError(f"{spec.name} ({spec.family}) has no option {argument!r}") from None
+    model.zoo_info = zoo_info
+    return model
+
+
+def _jsonable(values: dict) -> dict:
+    """The entries of `values` that JSON can hold (what a saved model can record)."""
+    import json
+
+    kept = {}
+    for key, value in values.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
 
 
 def _feature_extractor(spec: ModelSpec, input_shape, weights, kwargs):
-    import keras
+    from tfzoo.layers.head import TokensToMap
+    from tfzoo.models.zoo_model import ZooModel
 
-    if not spec.feature_layers:
+    features = spec.features()
+    if not features:
         raise UsageError(f"{spec.name} does not support features_only")
     backbone = spec.builder(include_top=False, pooling=None, input_shape=input_shape, weights=weights, **kwargs)
-    outputs = {f"stride_{stride}": backbone.get_layer(layer).output for stride, layer in spec.feature_layers}
-    return keras.Model(backbone.input, outputs, name=f"{backbone.name}_features")
+    outputs = {}
+    for feature in features:
+        x = backbone.get_layer(feature.layer).output
+        if feature.tokens:
+            grid = (int(input_shape[0]) // feature.stride, int(input_shape[1]) // feature.stride)
+            x = TokensToMap(grid, num_prefix_tokens=feature.num_prefix_tokens, name=f"stride_{feature.stride}_map")(x)
+        outputs[f"stride_{feature.stride}"] = x
+    return ZooModel(backbone.input, outputs, name=f"{backbone.name}_features")
