@@ -62,7 +62,7 @@ class TokenLabelingLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         target_cls = ops.cast(y_true["cls"], "float32")
         if "lam" in y_pred:
-            lam = ops.cast(ops.reshape(y_pred["lam"], (-1,))[:1], "float32")  # one lam per batch
+            lam = ops.cast(ops.reshape(y_pred["lam"], (-1,))[0], "float32")  # one lam per batch
             target_cls = lam * target_cls + (1.0 - lam) * ops.flip(target_cls, axis=0)
         loss_cls = soft_cross_entropy(target_cls, y_pred["cls"])
         loss_dense = ops.mean(soft_cross_entropy(y_true["dense"], y_pred["aux"]), axis=-1)
