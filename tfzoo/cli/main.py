@@ -19,6 +19,7 @@ VERBS = {
     "export": ("tfzoo.cli.export", "write a TF Serving SavedModel: tfzoo export --run_dir RUN --output DIR"),
     "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
     "benchmark": ("tfzoo.cli.benchmark", "params, FLOPs and images/s: tfzoo benchmark --model NAME"),
+    "relabel": ("tfzoo.cli.relabel", "dense label maps for token labeling: tfzoo relabel --annotator RUN --output DIR"),
 }
 
 
