@@ -28,11 +28,24 @@ conversion needs two rules and no per-model table:
    LayerNormalization    gamma, beta          weight, bias                none
    ScaledWSConv2D        kernel, bias, gain   weight, bias, gain          as Conv2D; gain reshaped
    NFResidual            skipinit_gain        skipinit_gain (the block's)  none
+   PrefixTokens          cls_token            ``cls_token`` (top level)   none
+                         dist_token           ``dist_token`` (top level)  none
+   AbsolutePosition...   pos_embed            ``pos_embed`` (top level)   bicubic resampling to the
+                                                                          layer's grid when they differ
+   LayerScale            gamma                gamma                       none
    ====================  ===================  ==========================  ==========================
 
    Grouped Conv2D uses the Conv2D rule (PyTorch ``[o, i/g, kh, kw]`` and
    Keras ``[kh, kw, i/g, o]`` are the same transpose). A custom tfzoo layer
-   with weights registers its own rule with `register_param_rule`.
+   with weights registers its own rule with `register_param_rule`. A rule
+   marked ``absolute`` names a top-level timm parameter (a transformer's
+   ``cls_token``, ``pos_embed``) instead of one under the layer's module.
+
+A timm state dict recorded at another resolution loads into a transformer
+built at this one: a ``pos_embed`` of another length is resampled from its
+(square) grid to the model's grid with timm's ``resample_abs_pos_embed``
+arithmetic (bicubic, antialias, prefix tokens kept; see
+`tfzoo.layers.pos_embed`), as timm's ``checkpoint_filter_fn`` does.
 
 Entries ending in a name of `IGNORED_SUFFIXES` (``num_batches_tracked``) have
 no Keras counterpart and are skipped. Nothing is assigned unless every check
@@ -48,6 +61,8 @@ import keras
 import numpy as np
 
 from tfzoo.layers.nf_layers import NFResidual
+from tfzoo.layers.pos_embed import AbsolutePositionEmbedding, resample_position_embedding
+from tfzoo.layers.transformer import LayerScale, PrefixTokens
 from tfzoo.layers.ws_conv import ScaledWSConv2D
 
 __all__ = ["IGNORED_SUFFIXES", "PARAM_RULES", "ParamRule", "load_timm_state_dict", "register_param_rule"]
@@ -88,11 +103,31 @@ def _flatten(value: np.ndarray, shape: tuple) -> np.ndarray:
     return value.reshape(shape)
 
 
+def _resample_pos_embed(value: np.ndarray, shape: tuple, layer: AbsolutePositionEmbedding) -> np.ndarray:
+    """A timm ``pos_embed`` of any square grid -> the layer's grid (timm's checkpoint_filter_fn)."""
+    if value.ndim != 3 or value.shape[-1] != shape[-1] or value.shape[1] <= layer.num_prefix_tokens:
+        raise ValueError(f"not a position embedding for a Keras weight of shape {shape}")
+    if tuple(value.shape) == tuple(shape):
+        return value
+    return resample_position_embedding(value, layer.grid_size, num_prefix_tokens=layer.num_prefix_tokens,
+                                       antialias=layer.antialias)
+
+
 class ParamRule(NamedTuple):
-    """Where one Keras variable comes from: the timm parameter name and the layout transform."""
+    """Where one Keras variable comes from: the timm parameter name and the layout transform.
+
+    Attributes:
+        param: The parameter's name under the layer's timm module, or its full key when `absolute`.
+        transform: ``transform(pytorch_value, keras_shape)`` -> the value in Keras layout
+            (``transform(pytorch_value, keras_shape, layer)`` when `pass_layer`).
+        absolute: `param` is a top-level state-dict key, not one under the layer's module.
+        pass_layer: The transform also receives the Keras layer (for its configuration).
+    """
 
     param: str
-    transform: Transform = _identity
+    transform: Callable = _identity
+    absolute: bool = False
+    pass_layer: bool = False
 
 
 # Keras layer type -> {Keras variable name: rule}. Checked in order with
@@ -101,6 +136,11 @@ PARAM_RULES: list[tuple[type, dict[str, ParamRule]]] = [
     (ScaledWSConv2D, {"kernel": ParamRule("weight", _conv_kernel), "bias": ParamRule("bias"),
                       "gain": ParamRule("gain", _flatten)}),
     (NFResidual, {"skipinit_gain": ParamRule("skipinit_gain", _flatten)}),
+    (PrefixTokens, {"cls_token": ParamRule("cls_token", absolute=True),
+                    "dist_token": ParamRule("dist_token", absolute=True)}),
+    (AbsolutePositionEmbedding, {"pos_embed": ParamRule("pos_embed", _resample_pos_embed, absolute=True,
+                                                        pass_layer=True)}),
+    (LayerScale, {"gamma": ParamRule("gamma")}),
     (keras.layers.DepthwiseConv2D, {"kernel": ParamRule("weight", _depthwise_kernel), "bias": ParamRule("bias")}),
     (keras.layers.Conv2D, {"kernel": ParamRule("weight", _conv_kernel), "bias": ParamRule("bias")}),
     (keras.layers.Dense, {"kernel": ParamRule("weight", _dense_kernel), "bias": ParamRule("bias")}),
@@ -183,7 +223,7 @@ def _weight_map(
     model: keras.Model,
     keys,
     module_path: Callable[[str], str | None] | None = None,
-) -> tuple[list[tuple[keras.Variable, str, ParamRule]], _Problems]:
+) -> tuple[list[tuple[keras.Variable, str, ParamRule, keras.layers.Layer]], _Problems]:
     """Pairs every weight of `model` with a state-dict key (no values are read).
 
     Args:
@@ -193,7 +233,7 @@ def _weight_map(
             (or None to fall back to the underscore lookup).
 
     Returns:
-        ``[(variable, key, rule)]`` and the problems found (layers with no
+        ``[(variable, key, rule, layer)]`` and the problems found (layers with no
         module or no rule, keys the model lacks).
     """
     keys = list(keys)
@@ -208,6 +248,8 @@ def _weight_map(
                          f"{layer.name} ({type(layer).__name__}); add one with register_param_rule")
             continue
         module = module_path(layer.name) if module_path else None
+        if module is None and all(rule.absolute for rule in rules.values()):
+            module = ""
         if module is None:
             module = index.get(layer.name, "")
             if module is None:
@@ -224,11 +266,11 @@ def _weight_map(
             if rule is None:
                 problems.add("variables with no conversion rule", f"{variable.path} ({type(layer).__name__})")
                 continue
-            key = f"{module}.{rule.param}"
+            key = rule.param if rule.absolute else f"{module}.{rule.param}"
             if key not in key_set:
                 problems.add("missing keys", f"{key} (for {variable.path})")
                 continue
-            pairs.append((variable, key, rule))
+            pairs.append((variable, key, rule, layer))
     return pairs, problems
 
 
@@ -257,16 +299,19 @@ def load_timm_state_dict(
             and shape mismatch; nothing is assigned then.
     """
     pairs, problems = _weight_map(model, state_dict.keys(), module_path)
-    used = {key for _, key, _ in pairs}
+    used = {key for _, key, _, _ in pairs}
     for key in state_dict:
         if key not in used and not key.endswith(IGNORED_SUFFIXES):
             problems.add("unexpected keys", f"{key} {tuple(np.shape(state_dict[key]))}")
 
     assignments = []
-    for variable, key, rule in pairs:
+    for variable, key, rule, layer in pairs:
         source = np.asarray(state_dict[key])
         try:
-            value = rule.transform(source, tuple(variable.shape))
+            if rule.pass_layer:
+                value = rule.transform(source, tuple(variable.shape), layer)
+            else:
+                value = rule.transform(source, tuple(variable.shape))
         except ValueError as error:
             problems.add("shape mismatches", f"{key} {source.shape}: {error}")
             continue

@@ -9,10 +9,13 @@ from tfzoo.layers.mobile_blocks import depthwise_separable, inverted_residual
 from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
 from tfzoo.layers.norm import NORM_KINDS, NormConfig, norm_layer
 from tfzoo.layers.padded_pooling import avg_pool2d, max_pool2d
+from tfzoo.layers.pos_embed import AbsolutePositionEmbedding, bicubic_matrix, resample_position_embedding
 from tfzoo.layers.rep_block import RepVGGBlock
 from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
+from tfzoo.layers.transformer import (FusedQKVAttention, LayerScale, PrefixTokens, mixer_block, mlp,
+                                      multi_head_self_attention, patch_embed, transformer_block, trunc_normal_init)
 from tfzoo.layers.weight_norm import WeightNormalization
 from tfzoo.layers.whole_map_conv import WholeMapConv2D
 from tfzoo.layers.ws_conv import ScaledWSConv2D, WSConv2D
@@ -25,4 +28,7 @@ __all__ = [
     "norm_layer", "squeeze_excite", "RepVGGBlock", "Reparameterizable", "fold_batch_norm",
     "NORM_KINDS", "NF_GAMMAS", "NFResidual", "ScaleByConstant", "ScaledActivation",
     "ScaledWSConv2D", "WSConv2D", "WeightNormalization", "WholeMapConv2D",
+    "AbsolutePositionEmbedding", "bicubic_matrix", "resample_position_embedding", "FusedQKVAttention", "LayerScale",
+    "PrefixTokens", "mixer_block", "mlp", "multi_head_self_attention", "patch_embed",
+    "transformer_block", "trunc_normal_init",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from tfzoo.layers.conv import dense_init
@@ -73,22 +75,49 @@ class TokenPool(keras.layers.Layer):
 class TokensToMap(keras.layers.Layer):
     """Drops the prefix tokens and lays the patch tokens ``[B, gh*gw, C]`` out as a map ``[B, gh, gw, C]``.
 
+    The grid comes from, in order: the optional second input ``grid`` (any
+    ``[B, H, W, ...]`` tensor; the grid is ``(H // stride, W // stride)``, so
+    pass the images with ``stride=patch_size``; this works for inputs whose
+    size is only known at run time), else `grid_size`, else the square grid
+    the token count implies.
+
     Args:
-        grid_size: ``(gh, gw)``, the patch grid (row-major, as patch embedding flattens it).
+        grid_size: ``(gh, gw)``, the patch grid (row-major, as patch embedding flattens it), or None.
         num_prefix_tokens: Class/distillation tokens in front of the patch tokens.
+        stride: Divisor from the ``grid`` input's spatial size to the patch grid.
     """
 
-    def __init__(self, grid_size, num_prefix_tokens: int = 0, **kwargs):
+    def __init__(self, grid_size=None, num_prefix_tokens: int = 0, stride: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.grid_size = tuple(int(side) for side in grid_size)
+        self.grid_size = None if grid_size is None else tuple(int(side) for side in grid_size)
         self.num_prefix_tokens = int(num_prefix_tokens)
+        self.stride = int(stride)
 
-    def call(self, tokens):
+    def _static_grid(self, tokens_shape, grid_shape=None):
+        if grid_shape is not None:
+            return tuple(None if side is None else side // self.stride for side in grid_shape[1:3])
+        if self.grid_size is not None:
+            return self.grid_size
+        if tokens_shape[1] is None:
+            return None, None
+        patches = tokens_shape[1] - self.num_prefix_tokens
+        side = math.isqrt(patches)
+        if side * side != patches:
+            raise ValueError(f"{patches} patch tokens do not form a square grid; pass grid_size or the grid input")
+        return side, side
+
+    def call(self, tokens, grid=None):
         patches = tokens[:, self.num_prefix_tokens:]
-        return keras.ops.reshape(patches, (-1, *self.grid_size, patches.shape[-1]))
+        if grid is not None:
+            shape = keras.ops.shape(grid)
+            height, width = shape[1] // self.stride, shape[2] // self.stride
+        else:
+            height, width = self._static_grid(tokens.shape)
+        return keras.ops.reshape(patches, (keras.ops.shape(tokens)[0], height, width, patches.shape[-1]))
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *self.grid_size, input_shape[-1])
+    def compute_output_shape(self, tokens_shape, grid_shape=None):
+        return (tokens_shape[0], *self._static_grid(tokens_shape, grid_shape), tokens_shape[-1])
 
     def get_config(self):
-        return {**super().get_config(), "grid_size": self.grid_size, "num_prefix_tokens": self.num_prefix_tokens}
+        return {**super().get_config(), "grid_size": None if self.grid_size is None else list(self.grid_size),
+                "num_prefix_tokens": self.num_prefix_tokens, "stride": self.stride}

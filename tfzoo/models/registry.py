@@ -266,7 +266,8 @@ def _feature_extractor(spec: ModelSpec, input_shape, weights, kwargs):
     for feature in features:
         x = backbone.get_layer(feature.layer).output
         if feature.tokens:
-            grid = (int(input_shape[0]) // feature.stride, int(input_shape[1]) // feature.stride)
-            x = TokensToMap(grid, num_prefix_tokens=feature.num_prefix_tokens, name=f"stride_{feature.stride}_map")(x)
+            # The grid is read from the images at run time, so inputs of unknown size work too.
+            x = TokensToMap(num_prefix_tokens=feature.num_prefix_tokens, stride=feature.stride,
+                            name=f"stride_{feature.stride}_map")(x, backbone.input)
         outputs[f"stride_{feature.stride}"] = x
     return ZooModel(backbone.input, outputs, name=f"{backbone.name}_features")
