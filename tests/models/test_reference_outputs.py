@@ -37,7 +37,7 @@ REFERENCE_FILES = sorted(REFERENCE_DIR.glob("*.npz"))
 REQUIRED = {"mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v1_100", "mobilenet_v2_100",
             "efficientnet_b0", "efficientnet_b2", "densenet121", "inception_v3", "xception",
             "resnet18", "resnext50_32x4d", "seresnext50_32x4d", "regnetx_002", "regnety_002", "vgg11_bn",
-            "nf_resnet26", "dm_nfnet_f0"}
+            "nf_resnet26", "dm_nfnet_f0", "lvvit_t"}
 TOLERANCE = 1e-4  # max abs difference relative to max abs reference logit
 
 

@@ -123,6 +123,8 @@ def dense_scorer(model: keras.Model) -> keras.Model:
     names = {layer.name for layer in model.layers}
     if "aux_head" in names:
         tokens = model.get_layer("aux_head").output
+        if len(tokens.shape) == 4:  # already laid out on the token grid (tfzoo LV-ViT)
+            return keras.Model(model.inputs, tokens, name=f"{model.name}_dense")
         side = int(round(tokens.shape[1] ** 0.5))
         if side * side != tokens.shape[1]:
             raise UsageError(f"{model.name}: aux_head has {tokens.shape[1]} tokens, not a square grid")
