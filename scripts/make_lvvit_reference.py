@@ -139,6 +139,8 @@ def make_reference(name: str, lvvit, torch, deterministic, input_size: int, weig
         "input_size": input_size,
         "weight_scale": weight_scale,
         "timm_kwargs": {},
+        # The official model stores pos_embed for img_size=input_size; build tfzoo's the same way.
+        "tfzoo_kwargs": {"img_size": input_size},
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "state_dict": [[key, list(shape)] for key, shape in shapes.items()],
     }

@@ -51,9 +51,11 @@ def test_official_checkpoint_as_safetensors_gives_the_official_outputs(tmp_path)
     path = str(tmp_path / "lvvit_t.safetensors")
     # As saved from a DistributedDataParallel run: every key under "module.".
     save_file({f"module.{k}": v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}, path)
-    model = tfzoo.create_model("lvvit_t", input_shape=(64, 64, 3), classifier_activation=None, weights=path)
+    model = tfzoo.create_model("lvvit_t", input_shape=(64, 64, 3), img_size=64, classifier_activation=None,
+                               weights=path)
     output = np.asarray(model(images))
     assert np.max(np.abs(output - logits)) / np.max(np.abs(logits)) <= 1e-5
+    # At the default img_size (224) the 4x4 pos_embed is resampled to 14x14 on load, as timm does.
     headless = tfzoo.create_model("lvvit_t", input_shape=(64, 64, 3), include_top=False, pooling="token",
                                   weights=path)
     assert headless.output_shape == (None, 240)

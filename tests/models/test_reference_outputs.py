@@ -67,7 +67,7 @@ def reference_case(request):
                 "rerun scripts/make_reference_outputs.py")
     size = manifest["input_size"]
     model = tfzoo.create_model(name, input_shape=(size, size, 3), num_classes=manifest["num_classes"],
-                               classifier_activation=None)
+                               classifier_activation=None, **manifest.get("tfzoo_kwargs", {}))
     load_timm_state_dict(model, state_dict, strict=True)
     return reference, model
 

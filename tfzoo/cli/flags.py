@@ -6,6 +6,7 @@ from absl import flags
 
 from tfzoo.cli.flags_augment import define_augment_flags
 from tfzoo.cli.flags_optim import define_optim_flags
+from tfzoo.cli.flags_token_labeling import TOKEN_LABELING_FLAGS, define_token_labeling_flags
 from tfzoo.training.config import PRECISIONS, STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
@@ -37,6 +38,7 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("strategy", _D.strategy, STRATEGIES, "tf.distribute strategy; auto = mirrored on >1 GPU.")
     flags.DEFINE_integer("seed", _D.seed, "Random seed (weights, split, shuffling).")
     flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: one pass over the data).")
+    define_token_labeling_flags()
 
 
 # TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
@@ -55,5 +57,5 @@ def train_config_from_flags() -> TrainConfig:
         hflip=FLAGS.hflip, precision=FLAGS.precision,
         xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
-        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS},
+        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS + TOKEN_LABELING_FLAGS},
     )

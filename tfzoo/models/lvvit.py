@@ -127,19 +127,21 @@ def lvvit_patch_embed(images, config: LVViTConfig):
 @builder_doc(
     "LV-ViT (Jiang et al. 2021, arXiv 2104.10858) with its class head and per-token auxiliary head.",
     variant="``\"t\"``, ``\"s\"``, ``\"m\"`` or ``\"l\"``.",
-    extra=("    mix_token: Build the MixToken layer active (it mixes only in training; used by token-labeling\n"
+    extra=("    img_size: Input side the position embedding is stored for (the official ``img_size``); other\n"
+           "        input sizes resample it bicubically at run time, as timm's ``dynamic_img_size``.\n"
+           "    mix_token: Build the MixToken layer active (it mixes only in training; used by token-labeling\n"
            "        training through `token_labeling_view`).\n"
            "    depth: Override the number of blocks (reduced builds for tests).\n"),
     input_size=224, min_size=PATCH_SIZE, poolings=TOKEN_POOLINGS,
     drop_path=" of the last block (linear from 0 over the blocks)")
 def LVViT(variant: str = "s", *, include_top: bool = True, weights=None, input_shape=None, pooling=None,
           num_classes: int = 1000, classifier_activation="softmax", drop_rate: float = 0.0,
-          drop_path_rate: float = 0.0, mix_token: bool = False, depth: int | None = None,
+          drop_path_rate: float = 0.0, img_size: int = 224, mix_token: bool = False, depth: int | None = None,
           name: str | None = None) -> keras.Model:
     if weights is not None and str(weights).endswith(".safetensors"):
         model = LVViT(variant, include_top=include_top, input_shape=input_shape, pooling=pooling,
                       num_classes=num_classes, classifier_activation=classifier_activation, drop_rate=drop_rate,
-                      drop_path_rate=drop_path_rate, mix_token=mix_token, depth=depth, name=name)
+                      drop_path_rate=drop_path_rate, img_size=img_size, mix_token=mix_token, depth=depth, name=name)
         return load_official_checkpoint(model, weights)
     config = resolve_variant(VARIANTS, variant, "LV-ViT")
     if depth is not None:
@@ -147,10 +149,8 @@ def LVViT(variant: str = "s", *, include_top: bool = True, weights=None, input_s
     name = name or f"lvvit_{variant}"
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name,
                     poolings=TOKEN_POOLINGS)
-    inputs = image_input(input_shape or (224, 224, 3), min_size=PATCH_SIZE, model_name=name)
-    size = inputs.shape[1] or 224
-    width = inputs.shape[2] or size
-    grid = (size // PATCH_SIZE, width // PATCH_SIZE)
+    inputs = image_input(input_shape or (img_size, img_size, 3), min_size=PATCH_SIZE, model_name=name)
+    grid = (img_size // PATCH_SIZE, img_size // PATCH_SIZE)  # stored grid; other inputs resample it
 
     patches = lvvit_patch_embed(inputs, config)
     patches, _ = MixToken(enabled=mix_token, name="mix_token")(patches)
@@ -236,7 +236,7 @@ for _name, _size in REGISTERED.items():
         name=_name,
         family="lvvit",
         builder=LVViT,
-        kwargs={"variant": _size.variant},
+        kwargs={"variant": _size.variant, "img_size": _size.input_size},
         paper="All Tokens Matter: Token Labeling for Training Better Vision Transformers (Jiang et al. 2021, "
               "arXiv 2104.10858)",
         reference=f"zihangJiang/TokenLabeling tlt/models/lvvit.py lvvit_{_size.variant} "

@@ -39,7 +39,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # A compile-free copy of the architecture, so model.keras carries no
         # optimizer state; built once, weights refreshed each epoch.
         if self._twin is None:
-            self._twin = keras.Model.from_config(self.model.get_config())
+            # A training wrapper (tasks.token_labeling) names the model it trains.
+            source = getattr(self.model, "inference_model", self.model)
+            self._twin = keras.Model.from_config(source.get_config())
         self._twin.set_weights(inference_weights(self.model))  # the EMA weights when the run keeps them
         return self._twin
 

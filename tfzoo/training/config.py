@@ -19,7 +19,9 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                # training recipes (tfzoo.training.recipe)
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
-               "random_erasing", "aug_repeats")
+               "random_erasing", "aug_repeats",
+               # token labeling (tfzoo.training.tasks.token_labeling)
+               "token_labels", "mixtoken", "cls_weight", "dense_weight")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -78,6 +80,11 @@ class TrainConfig:
         rand_augment_magnitude: RandAugment magnitude, 0..10.
         random_erasing: Random-erasing probability per image (0: off).
         aug_repeats: Repeated augmentation: copies of each example (1: off).
+        token_labels: Label directory of ``tfzoo relabel`` for token labeling
+            (models with a per-token head: LV-ViT); None: plain labels.
+        mixtoken: MixToken (LV-ViT) with token labels.
+        cls_weight: Token labeling: weight of the class-token loss.
+        dense_weight: Token labeling: weight of the dense token loss.
     """
 
     model: str = "mobilenet_v3_large"
@@ -122,6 +129,10 @@ class TrainConfig:
     rand_augment_magnitude: float = 9.0
     random_erasing: float = 0.0
     aug_repeats: int = 1
+    token_labels: str | None = None
+    mixtoken: bool = False
+    cls_weight: float = 1.0
+    dense_weight: float = 1.0
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""

@@ -68,6 +68,8 @@ def model_overrides(config: TrainConfig) -> dict:
         value = getattr(config, flag)
         if value is None:
             continue
+        if flag == "drop_rate" and "drop_rate" in inspect.signature(spec.builder).parameters:
+            argument = "drop_rate"  # builders on the contract (tfzoo.models._builder) take drop_rate
         if not _accepts(spec.builder, argument):
             raise UsageError(f"{spec.name} has no {flag.replace('_', ' ')} option; leave --{flag} unset "
                              "for this model")

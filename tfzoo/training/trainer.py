@@ -32,6 +32,7 @@ from tfzoo.training import recipe
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
+from tfzoo.training.tasks import token_labeling
 from tfzoo.utils.rundir import RunDir
 
 
@@ -120,6 +121,9 @@ def train(config: TrainConfig) -> dict:
     _check_resume(run, config)
     preprocess = _preprocess_for(config)
     overrides = _model_overrides(config)
+    token_task = token_labeling.task_for(config, spec.family)  # LV-ViT: token labels / class head only
+    if token_task is not None:
+        overrides.update(token_task.model_overrides())
 
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(config.precision)
@@ -133,6 +137,7 @@ def train(config: TrainConfig) -> dict:
                 preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
                 tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
                 input_context=input_context, augment=recipe.augment_config(config),
+                token_labels=token_task.data_config(preprocess.image_size) if token_task else None,
             )
 
         data = load()
@@ -158,6 +163,8 @@ def train(config: TrainConfig) -> dict:
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
                                  input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+            if token_task is not None:
+                model = token_task.wrap(model)
             if task is not None:
                 model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
@@ -184,7 +191,8 @@ def train(config: TrainConfig) -> dict:
         mixer = mix_batch_fn(recipe.augment_config(config))  # mixup / cutmix on whole (per-worker) batches
 
         def train_pipeline(bundle):
-            train_ds = bundle.train.map(_one_hot(bundle.num_classes))
+            targets = token_task.targets_fn(bundle.num_classes) if token_task else _one_hot(bundle.num_classes)
+            train_ds = bundle.train.map(targets)
             if mixer is not None:
                 train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
             return train_ds.repeat()

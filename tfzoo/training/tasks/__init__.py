@@ -1,0 +1,1 @@
+"""Training tasks: what the trainer changes for a kind of run (token labeling ...)."""
