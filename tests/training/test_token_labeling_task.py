@@ -72,6 +72,8 @@ def test_wrapper_trains_on_the_token_labeling_loss():
     keras.utils.set_random_seed(0)
     model = _tiny_lvvit()
     trainer = TokenLabelingModel(model, token_labels=True, cls_weight=0.5, dense_weight=2.0)
+    # The trainer's checkpoints and model.keras (EpochCheckpoint) rely on the same variables in the same order.
+    assert [v.path for v in trainer.weights] == [v.path for v in model.weights]
     trainer.compile(optimizer=keras.optimizers.SGD(0.0), loss=SoftTargetCrossEntropy(),
                     metrics=[keras.metrics.CategoricalAccuracy(name="top1")])
     rng = np.random.default_rng(0)

@@ -131,6 +131,9 @@ def task_for(config, family: str) -> TokenLabelingTask | None:
             raise UsageError(f"--token_labels / --mixtoken need a model with a per-token head (LV-ViT: "
                              f"lvvit_t, lvvit_s ...), not {config.model}")
         return None
+    if config.strategy == "multi_worker":
+        raise UsageError(f"{config.model} trains through a token-labeling wrapper that multi-worker training "
+                         "does not support yet; use --strategy mirrored (one machine, any number of GPUs)")
     if config.mixtoken and not config.token_labels:
         raise UsageError("--mixtoken needs --token_labels (the token labels follow the mixed boxes)")
     if config.token_labels and (config.mixup or config.cutmix):
