@@ -177,7 +177,10 @@ def test_token_targets_crop_flip_softmax_smoothing():
         if flip:
             dense = dense[:, ::-1]
         cls = _np_roi_align(dense_map, box, 1, 1)[0, 0]
-        soft = lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)  # noqa: E731
+        def soft(z):
+            e = np.exp(z - z.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+
         smooth = lambda p: p * (1 - 0.1 + 0.1 / classes) + 0.1 / classes  # noqa: E731
         return smooth(soft(cls)), smooth(soft(dense)).reshape(4, classes)
 

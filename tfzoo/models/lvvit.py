@@ -26,8 +26,8 @@ Architecture:
   increasing drop-path rates; dropout ``drop_rate`` after ``attn.proj`` and
   in the MLP (the official ``drop``), final LayerNorm ``norm``.
 - Heads: ``head`` (Dense) on the class token and ``aux_head`` (Dense) on every
-  patch token (laid out as the ``[B, H/16, W/16, C]`` token map); the output is ``head + 0.5 * max over tokens of aux_head``
-  (logits), then ``classifier_activation`` (layer ``predictions``), as the
+  patch token (laid out as the ``[B, H/16, W/16, C]`` token map); the output
+  is ``head + 0.5 * max_tokens(aux_head)`` (logits), then ``classifier_activation`` (layer ``predictions``), as the
   official model in evaluation mode. `token_labeling_view` gives the training
   outputs ``{"cls", "aux", "lam"}`` of the same weights.
 
