@@ -95,3 +95,20 @@ def test_relabel_refuses_other_settings_and_exports(annotator, tmp_path):
         relabel(RelabelConfig(annotator=str(export), output=str(tmp_path / "x")))
     with pytest.raises(UsageError, match="annotator_weights"):
         relabel(RelabelConfig(annotator="resnet18", output=str(tmp_path / "y")))
+
+
+def test_dense_scores_of_lvvit_are_its_aux_head_tokens():
+    model = tfzoo.create_model("lvvit_t", num_classes=4, input_shape=(32, 32, 3), depth=1, img_size=32,
+                               classifier_activation=None)
+    images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    scores = np.asarray(dense_scorer(model)(images))
+    assert scores.shape == (2, 2, 2, 4)
+    # The model's output is cls + 0.5 * max over these token scores.
+    cls = np.asarray(keras_model_output(model, "head", images))
+    np.testing.assert_allclose(np.asarray(model(images)), cls + 0.5 * scores.max(axis=(1, 2)), atol=1e-5)
+
+
+def keras_model_output(model, layer, images):
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer(layer).output)(images)
