@@ -135,3 +135,5 @@ def test_keyed_train_names_images_by_relative_path(tmp_path):
     for path, label, key in keyed:
         assert path.endswith("/" + key) and key.split("/")[0] == source.class_names[label]
     assert any(key.split("/")[1] == "nested" for _, _, key in keyed)
+    val_keys = [key.decode() for _, _, key in source.keyed_val.as_numpy_iterator()]
+    assert len(val_keys) == source.num_val and not set(val_keys) & {key for _, _, key in keyed}

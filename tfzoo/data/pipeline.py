@@ -79,6 +79,9 @@ class Source:
             its index in the embedded set; folders: the path relative to the
             class root; TFDS: its ``tfds_id``); used to find per-image data
             such as token-label maps. None when the source cannot key them.
+        keyed_val: The val examples keyed the same way (`tfzoo relabel`
+            labels both splits, so that a split drawn with another seed
+            still finds every train image's map).
     """
 
     name: str
@@ -91,6 +94,7 @@ class Source:
     skipped_files: int = 0
     shuffle_buffer: int = MAX_SHUFFLE_BUFFER
     keyed_train: tf.data.Dataset | None = None
+    keyed_val: tf.data.Dataset | None = None
 
 
 def shard(dataset: tf.data.Dataset, input_context) -> tf.data.Dataset:

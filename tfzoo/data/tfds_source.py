@@ -186,4 +186,5 @@ def tfds_source(
         num_val=info.splits[val_split].num_examples,
         shuffle_buffer=num_train,
         keyed_train=read_keyed(train_split),
+        keyed_val=read_keyed(val_split),
     )

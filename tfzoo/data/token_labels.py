@@ -104,7 +104,7 @@ def lookup_fn(maps: LabelMaps):
 
     def fn(key):
         row = table.lookup(key)
-        check = tf.debugging.assert_non_negative(row, message="an image has no label map in the label directory")
+        check = tf.debugging.assert_non_negative(row, message="an image has no label map in the label directory; relabel this dataset")
         with tf.control_dependencies([check]):
             row = tf.identity(row)
         return tf.cast(tf.gather(values, row), tf.float32), tf.cast(tf.gather(indices, row), tf.int32)

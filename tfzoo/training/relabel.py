@@ -18,7 +18,9 @@ image the training crops are cut from) to the annotator's resolution,
 normalized with the annotator's mean/std, and its top-k logits per position
 (values float16, class indices int16, ``[h, w, k]``) are stored with the
 image's key (`tfzoo.data.pipeline.Source.keyed_train`), so training finds the
-map whatever the shuffle or sharding.
+map whatever the shuffle or sharding. The train split comes first, then the
+val split (when the source keys it), so that a train/val split drawn with
+another ``--seed`` also finds every training image's map.
 
 Output directory::
 
@@ -221,17 +223,18 @@ def relabel(config: RelabelConfig) -> dict:
         "format": token_labels_lib.FORMAT,
         "annotator": description,
         "dataset": source.name,
-        "num_examples": int(source.num_train),
+        "num_examples": int(source.num_train + (source.num_val if source.keyed_val is not None else 0)),
         "num_classes": num_classes,
         "class_names": list(source.class_names),
         "top_k": int(config.top_k),
         "image_size": int(image_size),
         "shard_size": int(config.shard_size),
-        "num_shards": -(-int(source.num_train) // int(config.shard_size)),
+        "num_shards": 0,  # set below
         "split_seed": int(config.seed),
         "mean": list(preprocess.mean),
         "std": list(preprocess.std),
     }
+    settings["num_shards"] = -(-settings["num_examples"] // int(config.shard_size))
     output = config.output
     with locked(output):
         settings_path = os.path.join(output, SETTINGS)
@@ -276,6 +279,9 @@ def _write_shards(scorer, source, preprocess: PreprocessConfig, image_size: int,
         values, indices = tf.math.top_k(logits, k=config.top_k)
         return tf.cast(values, tf.float16), tf.cast(indices, tf.int16)
 
+    examples_all = source.keyed_train
+    if source.keyed_val is not None:  # both splits: a split drawn with another seed still finds its maps
+        examples_all = examples_all.concatenate(source.keyed_val)
     num_shards = settings["num_shards"]
     started = time.perf_counter()
     done_examples = 0
@@ -284,7 +290,7 @@ def _write_shards(scorer, source, preprocess: PreprocessConfig, image_size: int,
         count = min(config.shard_size, settings["num_examples"] - shard * config.shard_size)
         if os.path.isfile(path):
             continue
-        examples = (source.keyed_train.skip(shard * config.shard_size).take(config.shard_size)
+        examples = (examples_all.skip(shard * config.shard_size).take(config.shard_size)
                     .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
                     .batch(config.batch_size).prefetch(2))
         keys, values, indices = [], [], []
