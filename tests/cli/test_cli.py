@@ -58,6 +58,11 @@ def trained_run(tmp_path_factory):
     (["predict", "--source", "/no/such/run", "x.jpg"], []),
     (["benchmark", "--model", "resnet9000"], ["unknown model"]),
     (["list", "zzz_no_model*"], ["no model matches"]),
+    (["relabel", "--annotator", "/no/such.keras", "--output", "labels"], ["does not exist"]),
+    (["relabel", "--annotator", "resnet18", "--output", "labels"], ["--annotator_weights"]),
+    (["train", "--model", "resnet18", "--token_labels", "labels"], ["LV-ViT"]),
+    (["train", "--model", "lvvit_t", "--mixtoken"], ["--mixtoken needs --token_labels"]),
+    (["train", "--model", "lvvit_t", "--token_labels", "/no/labels"], ["not a finished label directory"]),
 ])
 def test_user_mistakes_give_one_line_and_exit_2(args, needles, tmp_path):
     assert_one_line_usage_error(tfzoo(*args, cwd=tmp_path), *needles)

@@ -123,3 +123,17 @@ def test_bad_folders(tmp_path, layout):
 def test_folder_name_needs_data_dir():
     with pytest.raises(UsageError, match="data_dir"):
         load_dataset("folder", preprocess=TINY, batch_size=2)
+
+
+def test_keyed_train_names_images_by_relative_path(tmp_path):
+    from tfzoo.data.loader import open_source
+
+    make_class_folders(tmp_path / "data")
+    source = open_source("folder", image_size=16, data_dir=str(tmp_path / "data"), val_fraction=0.25)
+    keyed = [(item.decode(), int(label), key.decode()) for item, label, key in source.keyed_train.as_numpy_iterator()]
+    assert len(keyed) == source.num_train
+    for path, label, key in keyed:
+        assert path.endswith("/" + key) and key.split("/")[0] == source.class_names[label]
+    assert any(key.split("/")[1] == "nested" for _, _, key in keyed)
+    val_keys = [key.decode() for _, _, key in source.keyed_val.as_numpy_iterator()]
+    assert len(val_keys) == source.num_val and not set(val_keys) & {key for _, _, key in keyed}

@@ -109,3 +109,15 @@ def test_bad_tfds_names(tmp_path, no_network, name, match):
 def test_data_dir_is_not_for_tfds(tmp_path):
     with pytest.raises(UsageError, match="tfds_data_dir"):
         load_dataset("tfds:mnist", preprocess=TINY, batch_size=4, data_dir=str(tmp_path))
+
+
+def test_keyed_train_names_every_example_by_tfds_id(tfds_dir, no_network):
+    from tfzoo.data.loader import open_source
+
+    source = open_source("tfds:tfzoo_test_shapes", image_size=16, tfds_data_dir=tfds_dir, shuffle_files=False)
+    keyed = list(source.keyed_train.as_numpy_iterator())
+    keys = [key.decode() for _, _, key in keyed]
+    assert len(keys) == tfds_testlib.NUM_TRAIN == len(set(keys))
+    assert all("train" in key for key in keys)  # e.g. "tfzoo_test_shapes-train.tfrecord-00000-of-00001__3"
+    labels = sorted(int(label) for _, label, _ in keyed)
+    assert labels == sorted(int(label) for _, label in source.train.as_numpy_iterator())

@@ -22,6 +22,7 @@ from tests.conftest import REFERENCE_DATA
 from tfzoo.models import ZooModel
 from tfzoo.models.registry import get_spec
 from tests.models.test_nfnet import HEAVY_MODELS
+from tests.models.test_lvvit import HEAVY_MODELS as HEAVY_LVVIT
 from tests.models.test_repvgg import HEAVY_MODELS as HEAVY_REPVGG
 from tests.models.test_vit import HEAVY_MODELS as HEAVY_TRANSFORMERS
 
@@ -29,13 +30,14 @@ from tests.models.test_vit import HEAVY_MODELS as HEAVY_TRANSFORMERS
 # checks their exact counts from a shallow build of the same blocks, and F0 / nf_resnet50 stand in for their layers.
 # RepVGG B1/B2/B3 (45M-123M) likewise: test_repvgg.py checks their counts from the block plan.
 # ViT-B/L, DeiT-B and Mixer-B/L (60M-304M) too: test_vit.py checks their counts with a formula that reproduces
-# timm's figure for every name and equals shallow builds.
-ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG + HEAVY_TRANSFORMERS]
+# timm's figure for every name and equals shallow builds; LV-ViT M/L likewise in test_lvvit.py.
+ALL_MODELS = [name for name in tfzoo.list_models() if name not in HEAVY_MODELS + HEAVY_REPVGG + HEAVY_TRANSFORMERS
+              + HEAVY_LVVIT]
 # Families whose parameter count depends on the input size (Mixer's token MLP is as wide as the patch count):
 # their count is checked at the registered input size.
 COUNT_AT_INPUT_SIZE = {"mlp_mixer"}
 # Token families: one feature map at the patch stride; Mixer's token MLP also needs a fixed input size.
-TOKEN_FAMILIES = {"vit", "deit", "mlp_mixer"}
+TOKEN_FAMILIES = {"vit", "deit", "mlp_mixer", "lvvit"}
 FIXED_SIZE_FAMILIES = {"mlp_mixer"}
 NUM_CLASSES = 7
 # The slower config round trip and .keras save/load run on a sample: the two

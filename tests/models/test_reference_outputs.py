@@ -38,7 +38,7 @@ REQUIRED = {"mobilenet_v3_large", "mobilenet_v3_small", "mobilenet_v1_100", "mob
             "efficientnet_b0", "efficientnet_b2", "densenet121", "inception_v3", "xception",
             "resnet18", "resnext50_32x4d", "seresnext50_32x4d", "regnetx_002", "regnety_002", "vgg11_bn",
             "nf_resnet26", "dm_nfnet_f0", "vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224",
-            "mixer_s16_224"}
+            "mixer_s16_224", "lvvit_t"}
 TOLERANCE = 1e-4  # max abs difference relative to max abs reference logit
 
 

@@ -7,6 +7,7 @@ from absl import flags
 from tfzoo.cli.flags_augment import define_augment_flags
 from tfzoo.cli.flags_distill import DISTILL_FLAGS, define_distill_flags
 from tfzoo.cli.flags_optim import define_optim_flags
+from tfzoo.cli.flags_token_labeling import TOKEN_LABELING_FLAGS, define_token_labeling_flags
 from tfzoo.training.config import NAN_POLICIES, PRECISIONS, STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
@@ -47,6 +48,7 @@ def define_train_flags() -> None:
                       "stop if a whole epoch is skipped).")
     flags.DEFINE_boolean("deterministic", _D.deterministic, "Bit-identical weights for the same --seed and flags "
                          "on CPU (op determinism, serialized random augmentation; slower).")
+    define_token_labeling_flags()
 
 
 # TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
@@ -66,5 +68,5 @@ def train_config_from_flags() -> TrainConfig:
         xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
         nan_policy=FLAGS.nan_policy, deterministic=FLAGS.deterministic,
-        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS + DISTILL_FLAGS},
+        **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS + DISTILL_FLAGS + TOKEN_LABELING_FLAGS},
     )

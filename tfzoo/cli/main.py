@@ -30,6 +30,7 @@ VERBS = {
     # --- pretrained weights (issue 11) ---
     "convert": ("tfzoo.cli.convert", "timm safetensors checkpoint -> .keras, offline: tfzoo convert --model NAME "
                 "--checkpoint FILE.safetensors --output OUT.keras"),
+    "relabel": ("tfzoo.cli.relabel", "dense label maps for token labeling: tfzoo relabel --annotator RUN --output DIR"),
 }
 
 

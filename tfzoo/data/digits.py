@@ -73,6 +73,9 @@ def digits_source(image_size: int, *, val_fraction: float = 0.2, seed: int = 0) 
     def from_arrays(index):
         return tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
 
+    def keyed(index):  # key: the image's index in the embedded set, whatever the split
+        return tf.data.Dataset.from_tensor_slices((images[index], labels[index], np.array([str(i) for i in index])))
+
     return Source(
         name=NAME,
         train=from_arrays(train_index),
@@ -82,4 +85,6 @@ def digits_source(image_size: int, *, val_fraction: float = 0.2, seed: int = 0) 
         num_train=len(train_index),
         num_val=len(val_index),
         shuffle_buffer=len(train_index),
+        keyed_train=keyed(train_index),
+        keyed_val=keyed(val_index),
     )

@@ -211,6 +211,10 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
         train_paths = [train_paths[i] for i in train_index]
         train_labels = train_labels[train_index]
 
+    def keyed(paths, labels):  # key: the path relative to the dataset root ("train/cat/1.jpg" with train/val/)
+        keys = np.array([os.path.relpath(path, root).replace(os.sep, "/") for path in paths], dtype=str)
+        return tf.data.Dataset.from_tensor_slices((_as_bytes(paths), labels, keys))
+
     def from_files(paths, labels):
         return tf.data.Dataset.from_tensor_slices((_as_bytes(paths), labels))
 
@@ -225,4 +229,6 @@ def folder_source(data_dir: str | None, *, val_fraction: float = 0.2, seed: int 
         skipped_files=skipped,
         skipped_paths=tuple(skipped_paths),
         shuffle_buffer=len(train_paths),
+        keyed_train=keyed(train_paths, train_labels),
+        keyed_val=keyed(val_paths, val_labels),
     )

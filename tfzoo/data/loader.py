@@ -12,7 +12,7 @@ Name forms:
 from __future__ import annotations
 
 from tfzoo.data import digits, folder, tfds_source
-from tfzoo.data.pipeline import DatasetBundle, build_bundle
+from tfzoo.data.pipeline import DatasetBundle, Source, build_bundle
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 
@@ -62,6 +62,7 @@ def load_dataset(
     val_fraction: float = 0.2,
     input_context=None,
     augment=None,
+    token_labels=None,
 ) -> DatasetBundle:
     """Builds the train and validation pipelines of a dataset.
 
@@ -85,6 +86,8 @@ def load_dataset(
             folders, examples otherwise), so pipelines see disjoint data;
             ``num_train``/``num_val`` still count the whole splits.
         augment: Optional `tfzoo.data.augment.AugmentConfig` for the train split.
+        token_labels: Optional `tfzoo.data.token_labels.TokenLabelConfig`
+            (see `pipeline.build_bundle`).
 
     Returns:
         A `DatasetBundle`.
@@ -94,6 +97,17 @@ def load_dataset(
     """
     if batch_size < 1:
         raise UsageError(f"batch_size must be positive, got {batch_size}")
+    source = open_source(name, image_size=preprocess.image_size, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
+                         download=download, seed=seed, val_fraction=val_fraction,
+                         shuffle_files=input_context is None)
+    return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment,
+                        token_labels=token_labels)
+
+
+def open_source(name: str = "digits", *, image_size: int, data_dir: str | None = None,
+                tfds_data_dir: str | None = None, download: bool = False, seed: int = 0,
+                val_fraction: float = 0.2, shuffle_files: bool = True) -> Source:
+    """The unbatched `Source` behind `load_dataset` (same arguments; `image_size` sizes the digits)."""
     if name.startswith(tfds_source.PREFIX):
         if data_dir:
             raise UsageError(f"data_dir is for image folders; pass tfds_data_dir for {name!r}")
@@ -106,7 +120,7 @@ def load_dataset(
             download=download,
             val_fraction=val_fraction,
             seed=seed,
-            shuffle_files=input_context is None,
+            shuffle_files=shuffle_files,
         )
     elif name.startswith(folder.PREFIX) and not data_dir:
         source = folder.folder_source(name[len(folder.PREFIX):], val_fraction=val_fraction, seed=seed)
@@ -115,8 +129,8 @@ def load_dataset(
             raise UsageError(f"dataset 'folder' needs data_dir; {folder.LAYOUT_HELP}")
         source = folder.folder_source(data_dir, val_fraction=val_fraction, seed=seed)
     elif name == digits.NAME:
-        source = digits.digits_source(preprocess.image_size, val_fraction=val_fraction, seed=seed)
+        source = digits.digits_source(image_size, val_fraction=val_fraction, seed=seed)
     else:
         raise UsageError(f"unknown dataset {name!r}. {DATASET_NAMES_HELP}")
     check_num_classes(len(source.class_names), source.name)
-    return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment)
+    return source

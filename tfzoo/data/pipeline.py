@@ -21,7 +21,8 @@ from typing import Callable
 import tensorflow as tf
 
 from tfzoo.data import augment as augment_lib
-from tfzoo.data.preprocessing import PreprocessConfig, eval_transform, normalize, train_transform
+from tfzoo.data.preprocessing import (PreprocessConfig, eval_transform, normalize, random_resized_crop_with_box,
+                                      train_transform)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -76,6 +77,14 @@ class Source:
         skipped_paths: Their paths.
         shuffle_buffer: Preferred train shuffle buffer (capped at
             `MAX_SHUFFLE_BUFFER` and at the shard size).
+        keyed_train: The train examples as ``(item, label, key)`` with a
+            string key that names each example whatever the order (digits:
+            its index in the embedded set; folders: the path relative to the
+            class root; TFDS: its ``tfds_id``); used to find per-image data
+            such as token-label maps. None when the source cannot key them.
+        keyed_val: The val examples keyed the same way (`tfzoo relabel`
+            labels both splits, so that a split drawn with another seed
+            still finds every train image's map).
     """
 
     name: str
@@ -88,6 +97,8 @@ class Source:
     skipped_files: int = 0
     skipped_paths: tuple = ()
     shuffle_buffer: int = MAX_SHUFFLE_BUFFER
+    keyed_train: tf.data.Dataset | None = None
+    keyed_val: tf.data.Dataset | None = None
 
 
 def shard(dataset: tf.data.Dataset, input_context) -> tf.data.Dataset:
@@ -118,6 +129,7 @@ def build_bundle(
     seed: int = 0,
     input_context=None,
     augment: augment_lib.AugmentConfig | None = None,
+    token_labels=None,
 ) -> DatasetBundle:
     """Builds the train and val pipelines of `source`.
 
@@ -135,6 +147,10 @@ def build_bundle(
             `train_transform`, random erasing after `normalize`. Mixup/CutMix
             need one-hot targets and are applied by the trainer
             (`augment.mix_batch_fn`).
+        token_labels: Optional `token_labels.TokenLabelConfig`: the train
+            labels become ``{"label": int32, "cls": [C], "dense": [N, C]}``,
+            the targets cut from each image's label map with the image's own
+            crop box and flip (`token_labels.token_targets`).
 
     Returns:
         The `DatasetBundle`.
@@ -169,8 +185,11 @@ def build_bundle(
             images = augment_lib.random_erasing(images, augment.random_erasing)
         return images, labels
 
+    train_source = source.train
+    if token_labels is not None:
+        train_source, train_map = _token_label_train(source, preprocess, token_labels, rand_augment)
     buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
-    shuffled = shard(source.train, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+    shuffled = shard(train_source, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     train = (
         augment_lib.repeat_examples(shuffled, augment.aug_repeats)
         .map(train_map, num_parallel_calls=AUTOTUNE, deterministic=False)
@@ -196,3 +215,31 @@ def build_bundle(
         skipped_files=source.skipped_files,
         skipped_paths=tuple(source.skipped_paths),
     )
+
+
+def _token_label_train(source: Source, preprocess: PreprocessConfig, config, rand_augment):
+    """The keyed train examples and a map that crops/flips image and label map together."""
+    from tfzoo.data import token_labels as token_labels_lib
+    from tfzoo.errors import UsageError
+
+    if source.keyed_train is None:
+        raise UsageError(f"dataset {source.name} cannot name its images, so it cannot use --token_labels")
+    maps = token_labels_lib.read_label_dir(config.label_dir)
+    if maps.num_classes != len(source.class_names):
+        raise UsageError(f"{config.label_dir} has {maps.num_classes} classes but {source.name} has "
+                         f"{len(source.class_names)}; relabel this dataset")
+    lookup = token_labels_lib.lookup_fn(maps)
+    decode = source.decode
+
+    def train_map(item, label, key):
+        image, box = random_resized_crop_with_box(decode(item), preprocess)
+        flip = tf.random.uniform([]) < 0.5 if preprocess.hflip else tf.constant(False)
+        image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        if rand_augment is not None:
+            image = rand_augment(image)
+        values, indices = lookup(key)
+        cls, dense = token_labels_lib.token_targets(values, indices, box, flip, num_classes=maps.num_classes,
+                                                    grid=tuple(config.grid), smoothing=config.smoothing)
+        return image, {"label": tf.cast(label, tf.int32), "cls": cls, "dense": dense}
+
+    return source.keyed_train, train_map

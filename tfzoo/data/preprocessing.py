@@ -127,6 +127,18 @@ def _op_determinism_enabled() -> bool:
 
 def random_resized_crop(image: tf.Tensor, config: PreprocessConfig, seed=None) -> tf.Tensor:
     """Inception-style random crop of area `scale` and aspect `ratio`, resized to the input size."""
+    return random_resized_crop_with_box(image, config, seed)[0]
+
+
+def random_resized_crop_with_box(image: tf.Tensor, config: PreprocessConfig, seed=None):
+    """`random_resized_crop` that also returns its box.
+
+    Returns:
+        ``(crop, box)``: the float32 ``[size, size, 3]`` crop and float32
+        ``[4]`` ``(top, left, bottom, right)`` of the cropped region as
+        fractions of the image's height and width (pixel edges: a crop of
+        rows ``[r, r + h)`` of ``H`` gives ``r / H`` and ``(r + h) / H``).
+    """
     image = to_rgb(image)
     shape = tf.shape(image)
     bbox = tf.zeros([1, 0, 4], dtype=tf.float32)
@@ -144,7 +156,10 @@ def random_resized_crop(image: tf.Tensor, config: PreprocessConfig, seed=None) -
     crop = tf.slice(image, begin, crop_size)
     crop = _resize(crop, [config.image_size, config.image_size], config.interpolation)
     crop.set_shape([config.image_size, config.image_size, 3])
-    return crop
+    hw = tf.cast(shape[:2], tf.float32)
+    start = tf.cast(begin[:2], tf.float32) / hw
+    box = tf.concat([start, start + tf.cast(crop_size[:2], tf.float32) / hw], axis=0)
+    return crop, box
 
 
 def train_transform(image: tf.Tensor, config: PreprocessConfig) -> tf.Tensor:

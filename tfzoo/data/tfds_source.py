@@ -169,6 +169,12 @@ def tfds_source(
             lambda example: (example[image_key], example[label_key]), num_parallel_calls=tf.data.AUTOTUNE
         )
 
+    def read_keyed(split: str) -> tf.data.Dataset:
+        dataset = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders,
+                                     read_config=tfds.ReadConfig(add_tfds_id=True))
+        return dataset.map(lambda example: (example[image_key], example[label_key], example["tfds_id"]),
+                           num_parallel_calls=tf.data.AUTOTUNE)
+
     num_train = info.splits[train_split].num_examples
     return Source(
         name=PREFIX + name,
@@ -179,4 +185,6 @@ def tfds_source(
         num_train=num_train,
         num_val=info.splits[val_split].num_examples,
         shuffle_buffer=num_train,
+        keyed_train=read_keyed(train_split),
+        keyed_val=read_keyed(val_split),
     )

@@ -5,6 +5,7 @@ from tfzoo.layers.bottleneck import BlockNames, basic_block, bottleneck_block, r
 from tfzoo.layers.conv import conv2d, conv_norm_act, depthwise_conv2d, make_divisible
 from tfzoo.layers.drop_path import DropPath
 from tfzoo.layers.head import TokenPool, TokensToMap, classifier, global_pool
+from tfzoo.layers.mix_token import MixedLambda, MixToken, UnmixTokens
 from tfzoo.layers.mobile_blocks import depthwise_separable, inverted_residual
 from tfzoo.layers.nf_layers import NF_GAMMAS, NFResidual, ScaleByConstant, ScaledActivation
 from tfzoo.layers.norm import NORM_KINDS, NormConfig, norm_layer
@@ -21,6 +22,7 @@ from tfzoo.layers.whole_map_conv import WholeMapConv2D
 from tfzoo.layers.ws_conv import ScaledWSConv2D, WSConv2D
 
 __all__ = [
+    "MixToken", "MixedLambda", "UnmixTokens",
     "BlockNames", "basic_block", "bottleneck_block", "resnext_width", "se_module", "shortcut",
     "avg_pool2d", "max_pool2d", "separable_conv2d",
     "activation", "keras_activation_name", "conv2d", "conv_norm_act", "depthwise_conv2d", "make_divisible",

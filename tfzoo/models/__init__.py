@@ -9,6 +9,7 @@ from tfzoo.models.efficientnet import (EfficientNet, EfficientNetB0, EfficientNe
                                       EfficientNetB4, EfficientNetB5, EfficientNetB6, EfficientNetB7)
 from tfzoo.models.inception import InceptionV3
 from tfzoo.models.mixer import MLPMixer
+from tfzoo.models.lvvit import LVViT
 from tfzoo.models.mobilenet import MobileNetV1, MobileNetV2
 from tfzoo.models.mobilenetv3 import MobileNetV3, MobileNetV3Large, MobileNetV3Small
 from tfzoo.models.nfnet import NFNet, NFResNet
@@ -27,7 +28,7 @@ __all__ = [
     "DenseNet", "DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "InceptionV3", "Xception",
     "EfficientNet", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
     "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "MobileNetV1", "MobileNetV2",
-    "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small", "NFNet", "NFResNet",
+    "LVViT", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small", "NFNet", "NFResNet",
     "ViT", "DeiT", "MLPMixer",
     "FeatureInfo", "ModelSpec", "ZooModel", "create_model", "list_models", "model_info", "register_model",
 ]

@@ -27,7 +27,9 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                "random_erasing", "aug_repeats",
                "pretrained",
                # distillation (tfzoo.training.tasks.distillation)
-               "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau")
+               "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau",
+               # token labeling (tfzoo.training.tasks.token_labeling)
+               "token_labels", "mixtoken", "cls_weight", "dense_weight")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -106,6 +108,11 @@ class TrainConfig:
         distillation_alpha: Weight of the teacher term; the label term gets
             ``1 - alpha``.
         distillation_tau: Temperature of soft distillation.
+        token_labels: Label directory of ``tfzoo relabel`` for token labeling
+            (models with a per-token head: LV-ViT); None: plain labels.
+        mixtoken: MixToken (LV-ViT) with token labels.
+        cls_weight: Token labeling: weight of the class-token loss.
+        dense_weight: Token labeling: weight of the dense token loss.
     """
 
     model: str = "mobilenet_v3_large"
@@ -159,6 +166,10 @@ class TrainConfig:
     distillation: str = "none"
     distillation_alpha: float = 0.5
     distillation_tau: float = 1.0
+    token_labels: str | None = None
+    mixtoken: bool = False
+    cls_weight: float = 1.0
+    dense_weight: float = 1.0
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""

@@ -149,7 +149,8 @@ def train(config: TrainConfig) -> dict:
         preprocess = dataclasses.replace(preprocess, **checkpoint_preprocess(spec.name, config.pretrained))
         overrides = {**overrides, "pretrained": config.pretrained}
     # ---
-    method = tasks.create_task(config, preprocess)  # what is learned: classification, distillation
+    method = tasks.create_task(config, preprocess)  # what is learned: classification, distillation, token labels
+    overrides.update(method.model_overrides())
 
     lock = RunDirLock(run.path, "train").acquire()
     previous_policy = keras.mixed_precision.global_policy().name
@@ -172,6 +173,7 @@ def train(config: TrainConfig) -> dict:
                 preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
                 tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
                 input_context=input_context, augment=recipe.augment_config(config),
+                token_labels=method.data_config(preprocess.image_size),
             )
 
         data = load()
@@ -239,7 +241,8 @@ def train(config: TrainConfig) -> dict:
         mixer = mix_batch_fn(recipe.augment_config(config))  # mixup / cutmix on whole (per-worker) batches
 
         def train_pipeline(bundle):
-            train_ds = bundle.train.map(_one_hot(bundle.num_classes))
+            targets = method.targets_fn(bundle.num_classes) or _one_hot(bundle.num_classes)
+            train_ds = bundle.train.map(targets)
             if mixer is not None:
                 train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
             return train_ds.repeat()

@@ -62,6 +62,18 @@ class Task:
 
     name = "task"
 
+    def model_overrides(self) -> dict:
+        """Builder arguments the task needs (e.g. LV-ViT's ``mix_token``)."""
+        return {}
+
+    def data_config(self, image_size: int):
+        """Extra per-example targets for `tfzoo.data.load_dataset` (``token_labels=``), or None."""
+        return None
+
+    def targets_fn(self, num_classes: int):
+        """``(images, labels) -> (images, targets)`` on train batches, or None for one-hot labels."""
+        return None
+
     def compile(self, model: keras.Model, optimizer, *, num_classes: int, label_smoothing: float,
                 xla: bool) -> keras.Model:
         """Returns the compiled model that ``fit`` trains (`model` or a wrapper sharing its weights)."""
