@@ -59,6 +59,11 @@ def test_official_checkpoint_as_safetensors_gives_the_official_outputs(tmp_path)
     headless = tfzoo.create_model("lvvit_t", input_shape=(64, 64, 3), include_top=False, pooling="token",
                                   weights=path)
     assert headless.output_shape == (None, 240)
+    # The pretrained-weights path (`create_model(..., pretrained=PATH)`) reads the same file.
+    pretrained = tfzoo.create_model("lvvit_t", input_shape=(64, 64, 3), img_size=64, classifier_activation=None,
+                                    pretrained=path)
+    np.testing.assert_allclose(np.asarray(pretrained(images)), output, rtol=0, atol=1e-6)
+    assert pretrained.zoo_info["pretrained"] == path
 
 
 def test_token_labeling_view_shares_weights_and_unmixes():

@@ -495,6 +495,9 @@ def create_pretrained(name: str, pretrained: Any, *, num_classes: int | None = N
     if overrides.get("weights") is not None:
         raise UsageError("pass either weights= (a .keras / .weights.h5 file) or pretrained=, not both")
     overrides.pop("weights", None)
+    if spec.family == "lvvit":  # no timm twin: the official TokenLabeling checkpoint, saved as safetensors
+        return _create_lvvit(spec, pretrained, num_classes=num_classes, input_shape=input_shape,
+                             include_top=include_top, pooling=pooling, features_only=features_only, **overrides)
     resolved = resolve_pretrained(spec.name, pretrained)
     if resolved.repo_id:
         path, config = fetch_from_hub(resolved.repo_id)
@@ -526,6 +529,20 @@ def create_pretrained(name: str, pretrained: Any, *, num_classes: int | None = N
     info["pretrained"] = resolved.label
     info["pretrained_cfg"] = cfg
     model.zoo_info = info
+    return model
+
+
+def _create_lvvit(spec, pretrained, *, num_classes, **kwargs):
+    """LV-ViT from an official checkpoint file (`tfzoo.models.lvvit.load_official_checkpoint`)."""
+    from tfzoo.models.lvvit import load_official_checkpoint
+    from tfzoo.models.registry import create_model
+
+    path = os.fspath(pretrained) if isinstance(pretrained, (str, os.PathLike)) else ""
+    if not path.endswith(".safetensors"):
+        raise UsageError(f"{spec.name} has no timm weights: pass pretrained=PATH, the official TokenLabeling "
+                         "checkpoint saved as .safetensors (see tfzoo.models.lvvit.load_official_checkpoint)")
+    model = load_official_checkpoint(create_model(spec.name, num_classes=num_classes or 1000, **kwargs), path)
+    model.zoo_info = {**model.zoo_info, "pretrained": path}
     return model
 
 

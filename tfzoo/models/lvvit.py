@@ -51,8 +51,7 @@ import numpy as np
 from tfzoo.layers import AbsolutePositionEmbedding, PrefixTokens, TokenPool, TokensToMap, transformer_block
 from tfzoo.layers.mix_token import MixedLambda, MixToken, UnmixTokens
 from tfzoo.layers.nf_layers import ScaleByConstant
-from tfzoo.models._builder import (TOKEN_POOLINGS, builder_doc, check_head_args, image_input, make_model,
-                                   pool_features, resolve_variant)
+from tfzoo.models._builder import TOKEN_POOLINGS, CommonArgs, builder_doc, resolve_variant
 from tfzoo.models.registry import FeatureInfo, ModelSpec, register_model
 
 PATCH_SIZE = 16
@@ -134,22 +133,19 @@ def lvvit_patch_embed(images, config: LVViTConfig):
            "    depth: Override the number of blocks (reduced builds for tests).\n"),
     input_size=224, min_size=PATCH_SIZE, poolings=TOKEN_POOLINGS,
     drop_path=" of the last block (linear from 0 over the blocks)")
-def LVViT(variant: str = "s", *, include_top: bool = True, weights=None, input_shape=None, pooling=None,
-          num_classes: int = 1000, classifier_activation="softmax", drop_rate: float = 0.0,
-          drop_path_rate: float = 0.0, img_size: int = 224, mix_token: bool = False, depth: int | None = None,
-          name: str | None = None) -> keras.Model:
+def LVViT(variant: str = "s", *, img_size: int = 224, mix_token: bool = False, depth: int | None = None,
+          **common) -> keras.Model:
+    weights = common.get("weights")
     if weights is not None and str(weights).endswith(".safetensors"):
-        model = LVViT(variant, include_top=include_top, input_shape=input_shape, pooling=pooling,
-                      num_classes=num_classes, classifier_activation=classifier_activation, drop_rate=drop_rate,
-                      drop_path_rate=drop_path_rate, img_size=img_size, mix_token=mix_token, depth=depth, name=name)
+        model = LVViT(variant, img_size=img_size, mix_token=mix_token, depth=depth, **{**common, "weights": None})
         return load_official_checkpoint(model, weights)
     config = resolve_variant(VARIANTS, variant, "LV-ViT")
     if depth is not None:
         config = dataclasses.replace(config, depth=int(depth))
-    name = name or f"lvvit_{variant}"
-    check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes, model_name=name,
-                    poolings=TOKEN_POOLINGS)
-    inputs = image_input(input_shape or (img_size, img_size, 3), min_size=PATCH_SIZE, model_name=name)
+    args = CommonArgs.parse(common, builder="LVViT", name=f"lvvit_{variant}", input_size=img_size,
+                            min_size=PATCH_SIZE, poolings=TOKEN_POOLINGS)
+    drop_rate, num_classes = args.drop_rate, args.num_classes
+    inputs = args.inputs()
     grid = (img_size // PATCH_SIZE, img_size // PATCH_SIZE)  # stored grid; other inputs resample it
 
     patches = lvvit_patch_embed(inputs, config)
@@ -158,22 +154,23 @@ def LVViT(variant: str = "s", *, include_top: bool = True, weights=None, input_s
     x = AbsolutePositionEmbedding(grid, num_prefix_tokens=1, name="pos_embed")(x, patches)
     if drop_rate > 0:
         x = keras.layers.Dropout(drop_rate, name="pos_drop")(x)
-    rates = np.linspace(0.0, drop_path_rate, config.depth) if config.depth else []
+    rates = np.linspace(0.0, args.drop_path_rate, config.depth) if config.depth else []
     for i in range(config.depth):
         x = transformer_block(x, config.num_heads, mlp_ratio=config.mlp_ratio, qkv_bias=False,
                               drop_path=float(rates[i]), proj_drop=drop_rate, skip_lam=config.skip_lam,
                               norm_epsilon=LAYER_NORM_EPSILON, name=f"blocks_{i}")
     x = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
-    if not include_top:
-        return make_model(inputs, pool_features(x, pooling, num_prefix_tokens=1), name=name, weights=weights)
+    if not args.include_top:
+        return args.make(inputs, args.pool(x, num_prefix_tokens=1))
 
     cls = keras.layers.Dense(num_classes, name="head")(TokenPool("token", num_prefix_tokens=1, name="cls_pool")(x))
     patch_map = TokensToMap(num_prefix_tokens=1, name="patch_tokens")(x, patches)
     aux = keras.layers.Dense(num_classes, name="aux_head")(patch_map)  # [B, gh, gw, C]: per token
     aux_max = keras.layers.GlobalMaxPooling2D(name="aux_max")(aux)
     logits = keras.layers.Add(name="logits")([cls, ScaleByConstant(0.5, name="aux_scale")(aux_max)])
-    outputs = keras.layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(logits)
-    return make_model(inputs, outputs, name=name, weights=weights)
+    outputs = keras.layers.Activation(args.classifier_activation or "linear", dtype="float32",
+                                      name="predictions")(logits)
+    return args.make(inputs, outputs)
 
 
 def load_official_checkpoint(model: keras.Model, path: str) -> keras.Model:
