@@ -136,7 +136,9 @@ def test_safetensors_file_reproduces_timm_logits(name, tmp_path):
     path = tmp_path / "model.safetensors"
     safetensors_numpy.save_file(state_dict, str(path))
     size = manifest["input_size"]
-    model = tfzoo.create_model(name, pretrained=str(path), input_shape=(size, size, 3), classifier_activation=None)
+    # tfzoo_kwargs: e.g. a ViT whose reference was made with timm's img_size=64 stores that grid.
+    model = tfzoo.create_model(name, pretrained=str(path), input_shape=(size, size, 3), classifier_activation=None,
+                               **manifest.get("tfzoo_kwargs", {}))
     error = relative_error(model(_images(reference), training=False), reference["logits"])
     assert error <= TOLERANCE, f"{name}: max |diff| / max |ref| = {error:.2e}"
     assert model.zoo_info["pretrained"] == str(path)
