@@ -44,7 +44,7 @@ CASES = {p.stem: p for p in sorted(REFERENCE_DIR.glob("*.npz"))}
 CASES.update({p.stem: p for p in sorted(PRETRAINED_DIR.glob("*.npz"))})
 FAMILIES_WITH_TIMM_WEIGHTS = {"resnet", "resnext", "seresnext", "densenet", "efficientnet", "mobilenet_v1",
                               "mobilenet_v2", "mobilenet_v3", "inception_v3", "xception", "regnet", "nfnet",
-                              "vgg", "repvgg"}
+                              "vgg", "repvgg", "vit", "deit", "mlp_mixer"}
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 # The CLI hides TensorFlow's start-up chatter unless TF_CPP_MIN_LOG_LEVEL is set (conftest sets it).
 CLI_ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

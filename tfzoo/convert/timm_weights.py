@@ -100,6 +100,23 @@ TIMM_WEIGHTS: dict[str, TimmWeights] = {
     "seresnext50_32x4d": _w("seresnext50_32x4d", "racm_in1k", "gluon_in1k"),
     "seresnext101_32x4d": _w("seresnext101_32x4d", "gluon_in1k"),
     **{f"vgg{d}{bn}": _w(f"vgg{d}{bn}", "tv_in1k") for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+    # Vision transformers (timm vision_transformer.py, deit.py, mlp_mixer.py): names equal timm's.
+    "vit_tiny_patch16_224": _w("vit_tiny_patch16_224", "augreg_in21k_ft_in1k"),
+    "vit_small_patch16_224": _w("vit_small_patch16_224", "augreg_in21k_ft_in1k", "augreg_in1k"),
+    "vit_base_patch16_224": _w("vit_base_patch16_224", "augreg2_in21k_ft_in1k", "augreg_in21k_ft_in1k", "orig_in21k_ft_in1k", "augreg_in1k", "sam_in1k"),
+    "vit_large_patch16_224": _w("vit_large_patch16_224", "augreg_in21k_ft_in1k"),
+    "vit_base_patch32_224": _w("vit_base_patch32_224", "augreg_in21k_ft_in1k", "augreg_in1k", "sam_in1k"),
+    "vit_base_patch16_384": _w("vit_base_patch16_384", "augreg_in21k_ft_in1k", "orig_in21k_ft_in1k", "augreg_in1k"),
+    "deit_tiny_patch16_224": _w("deit_tiny_patch16_224", "fb_in1k"),
+    "deit_small_patch16_224": _w("deit_small_patch16_224", "fb_in1k"),
+    "deit_base_patch16_224": _w("deit_base_patch16_224", "fb_in1k"),
+    "deit_base_patch16_384": _w("deit_base_patch16_384", "fb_in1k"),
+    "deit_tiny_distilled_patch16_224": _w("deit_tiny_distilled_patch16_224", "fb_in1k"),
+    "deit_small_distilled_patch16_224": _w("deit_small_distilled_patch16_224", "fb_in1k"),
+    "deit_base_distilled_patch16_224": _w("deit_base_distilled_patch16_224", "fb_in1k"),
+    "deit_base_distilled_patch16_384": _w("deit_base_distilled_patch16_384", "fb_in1k"),
+    "mixer_b16_224": _w("mixer_b16_224", "goog_in21k_ft_in1k", "miil_in21k_ft_in1k"),
+    "mixer_l16_224": _w("mixer_l16_224", "goog_in21k_ft_in1k"),
 }
 
 # Registered names without Hub weights, and why (``pretrained=True`` says so; a local file still loads).
@@ -112,6 +129,12 @@ NO_TIMM_WEIGHTS: dict[str, str] = {
     "nf_resnet26": "timm has no weights for nf_resnet26",
     "nf_resnet101": "timm has no weights for nf_resnet101",
     "repvgg_b1g2": "timm has no repvgg_b1g2",
+    **{name: f"timm has no ImageNet-1k weights for {name}" for name in
+       ("mixer_s16_224", "mixer_s32_224", "mixer_b32_224", "mixer_l32_224")},
+    **{name: ("LV-ViT has no timm twin: pass pretrained=PATH, the official TokenLabeling checkpoint saved as "
+              ".safetensors (see tfzoo.models.lvvit.load_official_checkpoint)") for name in
+       ("lvvit_t", "lvvit_s", "lvvit_m", "lvvit_l", "lvvit_s_384", "lvvit_m_384", "lvvit_m_448", "lvvit_l_448",
+        "lvvit_l_512")},
     **{f"vgg{d}_gap": f"vgg{d}_gap is tfzoo's own variant (global-average-pooling head); timm has no twin"
        for d in (11, 13, 16, 19)},
 }
