@@ -36,6 +36,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from tfzoo.optimizers.wrapper import WrappedOptimizer
+
 # Layer names of the final classifier across tfzoo families (the `name` given to tfzoo.layers.head.classifier):
 # "classifier" (the default: MobileNets, EfficientNet, DenseNet), "fc" (ResNet, Inception, Xception) and
 # "head_fc" (NFNet, RegNet, VGG).
@@ -103,7 +105,7 @@ def adaptive_grad_clip(grads, variables, clipping: float = 0.01, eps: float = 1e
 
 
 @keras.saving.register_keras_serializable(package="tfzoo")
-class AGC(keras.optimizers.Optimizer):
+class AGC(WrappedOptimizer):
     """Wraps a Keras optimizer and applies unit-wise adaptive gradient clipping before each update.
 
     Args:
@@ -123,37 +125,12 @@ class AGC(keras.optimizers.Optimizer):
                  exclude: Sequence[str] = DEFAULT_EXCLUDE, name: str | None = None, **kwargs):
         if kwargs:
             raise ValueError(f"AGC takes no optimizer arguments ({', '.join(kwargs)}); set them on the wrapped one")
-        if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
-            raise ValueError(f"AGC wraps a keras.optimizers.Optimizer, got {type(inner_optimizer).__name__}")
         if clipping <= 0:
             raise ValueError(f"AGC clipping must be > 0, got {clipping}")
-        super().__init__(learning_rate=0.0, name=name or "agc")
-        self.inner_optimizer = inner_optimizer
+        super().__init__(inner_optimizer, name=name or "agc")
         self.clipping = float(clipping)
         self.eps = float(eps)
         self.exclude = tuple(exclude)
-
-    def build(self, var_list):
-        self.inner_optimizer.build(var_list)
-        self.built = True
-
-    @property
-    def variables(self):
-        return self.inner_optimizer.variables
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        # The base constructor sets a placeholder before `inner_optimizer` exists.
-        if "inner_optimizer" in self.__dict__:
-            self.inner_optimizer.learning_rate = learning_rate
 
     def _clip(self, grads, trainable_variables):
         return adaptive_grad_clip(grads, trainable_variables, self.clipping, self.eps, self.exclude)
@@ -181,23 +158,8 @@ class AGC(keras.optimizers.Optimizer):
         grads = self._clip(grads, self._trainable_variables)
         return self.inner_optimizer.stateless_apply(optimizer_variables, grads, trainable_variables)
 
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "clipping": self.clipping,
-            "eps": self.eps,
-            "exclude": list(self.exclude),
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        inner = keras.saving.deserialize_keras_object(config.pop("inner_optimizer"), custom_objects=custom_objects)
-        return cls(inner, **config)
+        return {**super().get_config(), "clipping": self.clipping, "eps": self.eps, "exclude": list(self.exclude)}
 
 
 def _tf_replica_context():

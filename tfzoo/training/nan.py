@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from tfzoo.errors import TrainingDiverged
+from tfzoo.optimizers.wrapper import WrappedOptimizer
 
 NAN_POLICIES = ("stop", "skip_batch")
 
@@ -133,7 +134,7 @@ def all_finite(grads):
     return ops.all(ops.stack(checks)) if checks else ops.convert_to_tensor(True)
 
 
-class SkipNonFinite(keras.optimizers.Optimizer):
+class SkipNonFinite(WrappedOptimizer):
     """Wraps an optimizer and skips every update whose gradients are not all finite.
 
     A skipped step changes nothing (weights, slots, step counter); it adds one
@@ -148,31 +149,9 @@ class SkipNonFinite(keras.optimizers.Optimizer):
     """
 
     def __init__(self, inner_optimizer, name: str | None = None):
-        super().__init__(learning_rate=0.0, name=name or "skip_non_finite")
-        self.inner_optimizer = inner_optimizer
+        super().__init__(inner_optimizer, name=name or "skip_non_finite")
         self.skipped = keras.Variable(0, dtype="int64", trainable=False, name="skipped_batches",
                                       aggregation="only_first_replica")
-
-    def build(self, var_list):
-        self.inner_optimizer.build(var_list)
-        self.built = True
-
-    @property
-    def variables(self):
-        return self.inner_optimizer.variables
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        if "inner_optimizer" in self.__dict__:  # the base constructor sets a placeholder first
-            self.inner_optimizer.learning_rate = learning_rate
 
     def skipped_count(self) -> int:
         return int(np.asarray(keras.ops.convert_to_numpy(self.skipped)))
@@ -209,15 +188,3 @@ class SkipNonFinite(keras.optimizers.Optimizer):
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         raise NotImplementedError("SkipNonFinite is for the TensorFlow trainer (stateful apply)")
 
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
-
-    def get_config(self):
-        return {"name": self.name,
-                "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer)}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        inner = keras.saving.deserialize_keras_object(config.pop("inner_optimizer"), custom_objects=custom_objects)
-        return cls(inner, **config)
