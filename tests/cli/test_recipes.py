@@ -16,7 +16,11 @@ from tfzoo.errors import UsageError
 from tfzoo.recipes import describe, list_recipes, recipe_dir, recipe_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECIPES = ["digits_lamb", "digits_lars", "dm_nfnet_f0", "repvgg_a0"]
+RECIPES = ["digits_annotator_resnet18", "digits_deit_distill", "digits_lamb", "digits_lars", "digits_lvvit_t_plain",
+           "digits_lvvit_t_token_labeling", "dm_nfnet_f0", "repvgg_a0"]
+# What a recipe leaves to the command line (its usage line says so).
+REQUIRED = {"digits_deit_distill": ["--teacher=runs/teacher-s0"],
+            "digits_lvvit_t_token_labeling": ["--token_labels=labels/digits-resnet18"]}
 
 # Parses one recipe with the real `tfzoo train` flag definitions and prints the validated TrainConfig.
 PARSE = """
@@ -54,7 +58,7 @@ def test_recipes_are_package_data():
     assert setup["options.package_data"]["tfzoo.recipes"].strip() == "*.flags"
     assert not os.path.exists(os.path.join(REPO, "recipes")), "recipes live in tfzoo/recipes only"
     assert describe("dm_nfnet_f0").startswith("NFNet-F0 on ImageNet:")
-    with pytest.raises(UsageError, match="unknown recipe 'nope'; choose one of digits_lamb, digits_lars"):
+    with pytest.raises(UsageError, match="unknown recipe 'nope'; choose one of digits_annotator_resnet18, "):
         recipe_path("nope")
     with pytest.raises(UsageError, match="unknown recipe"):
         recipe_path("../setup")
@@ -72,7 +76,8 @@ def test_recipe_is_read_first_so_the_command_line_overrides_it():
 
 def test_every_recipe_parses_and_validates_without_tensorflow(no_tensorflow, tmp_path):
     def parse(name):
-        result = subprocess.run([sys.executable, "-c", PARSE, f"--flagfile={recipe_path(name)}", "--seed=7"],
+        result = subprocess.run([sys.executable, "-c", PARSE, f"--flagfile={recipe_path(name)}", "--seed=7",
+                                 *REQUIRED.get(name, [])],
                                 capture_output=True, text=True, env=_env(no_tensorflow), cwd=tmp_path, timeout=120)
         assert result.returncode == 0, result.stderr
         return name, json.loads(result.stdout)
@@ -85,6 +90,8 @@ def test_every_recipe_parses_and_validates_without_tensorflow(no_tensorflow, tmp
     assert (nfnet["model"], nfnet["optimizer"], nfnet["agc"], nfnet["epochs"], nfnet["image_size"]) == (
         "dm_nfnet_f0", "nesterov", 0.01, 360, 192)
     assert configs["repvgg_a0"]["weight_decay"] == 1e-3 and configs["repvgg_a0"]["label_smoothing"] == 0
+    assert configs["digits_deit_distill"]["distillation"] == "hard"
+    assert configs["digits_lvvit_t_token_labeling"]["mixtoken"] is True
     assert all(config["seed"] == 7 for config in configs.values())  # a later flag overrides
 
 

@@ -95,12 +95,13 @@ def test_multi_worker_trains_two_identical_replicas_and_resumes(tmp_path):
     assert chief_metrics["val_top1"] == pytest.approx(worker_metrics["val_top1"], abs=1e-6)
 
     # The chief alone writes the run; worker 1 keeps only its backup checkpoints.
-    assert sorted(os.listdir(run_dir)) == ["checkpoints", "logs", "metrics.json", "model.keras", "run.json",
+    # (.lock: the run-directory lock file, tfzoo.utils.lock)
+    assert sorted(os.listdir(run_dir)) == [".lock", "checkpoints", "logs", "metrics.json", "model.keras", "run.json",
                                            "workers"]
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["epoch-0001.weights.h5", "epoch-0002.weights.h5"]
     assert os.listdir(run_dir / "workers") == ["worker-1"]
     backup = run_dir / "workers" / "worker-1"
-    assert sorted(os.listdir(backup)) == ["checkpoints", "run.json"]
+    assert sorted(os.listdir(backup)) == [".lock", "checkpoints", "run.json"]
     assert json.loads((run_dir / "metrics.json").read_text())["val_loss"] == chief_metrics["val_loss"]
 
     # Synchronous data parallelism: both workers end with identical weights

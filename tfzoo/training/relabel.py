@@ -83,7 +83,7 @@ class RelabelConfig:
 
 def load_annotator(spec: str, weights: str | None = None, num_classes: int | None = None):
     """``(model, preprocess dict or None, description)`` for a run directory, a ``.keras`` file or a model name."""
-    from tfzoo.utils.rundir import RunDir
+    from tfzoo.utils.rundir import RunDir, load_keras_file
 
     if os.path.isdir(spec):
         run = RunDir(spec)
@@ -97,7 +97,7 @@ def load_annotator(spec: str, weights: str | None = None, num_classes: int | Non
     if spec.endswith(".keras"):
         if not os.path.isfile(spec):
             raise UsageError(f"annotator file {spec} does not exist")
-        return keras.saving.load_model(spec, compile=False), None, f"model file {os.path.abspath(spec)}"
+        return load_keras_file(spec), None, f"model file {os.path.abspath(spec)}"
     from tfzoo.models.registry import create_model, get_spec
 
     model_spec = get_spec(spec)  # UsageError for an unknown name
