@@ -108,6 +108,9 @@ def test_export_then_saved_model_cli_and_predict(trained_run, tmp_path):
         predicted = tfzoo("predict", "--source", str(source), str(image))
         assert predicted.returncode == 0, predicted.stderr
         lines = predicted.stdout.splitlines()
+        # First what the model is: the registry name recorded in model.keras, or the export's metadata.
+        assert lines[0].startswith("model: mobilenet_v3_small"), lines[0]
+        lines = lines[1:]
         assert lines[0] == str(image) and len(lines) == 6  # path + top 5
         outputs.append([line.split()[1:] for line in lines[1:]])
     assert [row[0] for row in outputs[0]] == [row[0] for row in outputs[1]]
@@ -115,10 +118,16 @@ def test_export_then_saved_model_cli_and_predict(trained_run, tmp_path):
         assert float(a[1]) == pytest.approx(float(b[1]), abs=1e-4)
 
 
+def stored_model_name(run_dir) -> str:
+    with open(run_dir / "run.json") as handle:
+        return json.load(handle)["model"]
+
+
 def test_eval_prints_metrics(trained_run):
     result = tfzoo("eval", "--run_dir", str(trained_run))
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout[result.stdout.index("{"):])
+    assert metrics["zoo_info"]["name"] == metrics["model"].split()[0] == stored_model_name(trained_run)
     with open(trained_run / "metrics.json") as handle:
         stored = json.load(handle)
     assert metrics["val_top1"] == pytest.approx(stored["val_top1"], abs=1e-6)
@@ -179,5 +188,7 @@ def test_predict_reports_bad_images_and_predicts_the_rest(trained_run, tmp_path)
     assert lines == [f"tfzoo predict: error: cannot decode image {bad}: not a JPEG, PNG, GIF or BMP file, or corrupt",
                      f"tfzoo predict: error: image file not found: {missing}"], result.stderr
     out = result.stdout.splitlines()
+    assert out[0].startswith("model: ") and "classes" in out[0]  # what the run's model is
+    out = out[1:]
     assert out[0] == str(good) and out[3] == str(good) and len(out) == 6  # both good images, top 2 each
     assert out[1:3] == out[4:6]

@@ -56,7 +56,9 @@ def main(args):
     else:
         from tfzoo.export import predict_files
         results = predict_files(source, list(args), top_k=FLAGS.top_k, on_error=report)
-    for result in results:
+    for index, result in enumerate(results):
+        if index == 0 and result.get("model"):
+            print(f"model: {result['model']}")
         print(result["path"])
         for rank, entry in enumerate(result["top_k"], 1):
             label = entry["name"] if entry.get("name") is not None else str(entry["class"])

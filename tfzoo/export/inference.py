@@ -44,11 +44,14 @@ class Predictor:
         class_names: K class names, or None when the source records none.
         preprocess: The preprocessing applied to each image (None for a
             SavedModel without tfzoo metadata; its graph still preprocesses).
+        description: What the model is (``resnet18 (family resnet, 10 classes,
+            64x64)`` from the model's recorded registry name), or None.
     """
 
     def __init__(self, source: str, class_names: list[str] | None, preprocess: PreprocessConfig | None,
-                 probabilities_fn, keep_alive=None):
+                 probabilities_fn, keep_alive=None, description: str | None = None):
         self.source = source
+        self.description = description
         self.class_names = class_names
         self.preprocess = preprocess
         self._probabilities_fn = probabilities_fn
@@ -82,7 +85,8 @@ def _saved_model_predictor(version_dir: str) -> Predictor:
         outputs = signature(image_bytes=tf.constant(encoded, dtype=tf.string))
         return outputs["probabilities"].numpy()
 
-    return Predictor(version_dir, metadata.get("class_names"), preprocess, probabilities_fn, keep_alive=loaded)
+    return Predictor(version_dir, metadata.get("class_names"), preprocess, probabilities_fn, keep_alive=loaded,
+                     description=metadata.get("model"))
 
 
 def _run_dir_predictor(run_dir: RunDir) -> Predictor:
@@ -104,7 +108,9 @@ def _run_dir_predictor(run_dir: RunDir) -> Predictor:
         outputs = model(normalize(pixels, preprocess), training=False)
         return probabilities_from_outputs(outputs, apply_softmax).numpy()
 
-    return Predictor(run_dir.path, class_names, preprocess, probabilities_fn)
+    from tfzoo.models.zoo_model import describe
+
+    return Predictor(run_dir.path, class_names, preprocess, probabilities_fn, description=describe(model))
 
 
 def resolve_source(source: str) -> tuple[str, str]:
@@ -197,8 +203,8 @@ def predict_files(source: str, image_paths: list[str], top_k: int = 5, on_error=
 
     Returns:
         One ``{"path": str, "top_k": [{"class": int, "name": str | None,
-        "score": float}, ...]}`` per readable image, in input order, best
-        class first.
+        "score": float}, ...], "model": str | None}`` per readable image, in
+        input order, best class first; ``model`` says what the model is.
 
     Raises:
         UsageError: for a missing or undecodable image (without `on_error`),
@@ -223,6 +229,6 @@ def predict_files(source: str, image_paths: list[str], top_k: int = 5, on_error=
     with native_stderr_captured():  # the model decodes the files again (libjpeg warnings)
         probabilities = predictor.probabilities(encoded)
     return [
-        {"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k)}
+        {"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k), "model": predictor.description}
         for path, row in zip(paths, probabilities)
     ]

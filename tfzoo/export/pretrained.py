@@ -53,7 +53,10 @@ def predict_pretrained(name: str, pretrained, image_paths: list[str], top_k: int
         outputs = model(normalize(pixels, preprocess), training=False)
         return probabilities_from_outputs(outputs, apply_softmax).numpy()
 
-    predictor = Predictor(model.zoo_info["pretrained"], class_names_for(model), preprocess, probabilities_fn)
+    from tfzoo.models.zoo_model import describe
+
+    predictor = Predictor(model.zoo_info["pretrained"], class_names_for(model), preprocess, probabilities_fn,
+                          description=f"{describe(model)}, {model.zoo_info['pretrained']}")
     probabilities = predictor.probabilities(encoded) if encoded else np.zeros([0, 0], np.float32)
-    return [{"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k)}
+    return [{"path": path, "top_k": top_k_entries(row, predictor.class_names, top_k), "model": predictor.description}
             for path, row in zip(image_paths, probabilities)]

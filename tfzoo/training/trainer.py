@@ -339,7 +339,10 @@ def evaluate_run(run_dir: str, *, dataset: str | None = None, data_dir: str | No
     replaced atomically, so a run in training is read at its last finished epoch.
 
     Returns:
-        ``{"val_top1", "val_top5", "val_loss", "val_loss_plain", "label_smoothing", "num_val", "dataset"}``.
+        ``{"model", "val_top1", "val_top5", "val_loss", "val_loss_plain", "label_smoothing", "num_val",
+        "dataset", "zoo_info"}``: ``model`` names what the run's model is (its registry name, family,
+        classes and input size, recorded in ``model.keras``), ``zoo_info`` the registry name and builder
+        arguments it was built with.
     """
     if batch_size < 1:
         raise UsageError(f"--batch_size must be a positive integer, got {batch_size}")
@@ -359,6 +362,9 @@ def evaluate_run(run_dir: str, *, dataset: str | None = None, data_dir: str | No
     smoothing = float(train_cfg.get("label_smoothing", 0.0))
     _compile(model, "sgd", data.num_classes, smoothing)
     results = model.evaluate(data.val.map(_one_hot(data.num_classes)), return_dict=True, verbose=0)
-    return {"val_top1": float(results["top1"]), "val_top5": float(results["top5"]),
+    from tfzoo.models.zoo_model import describe
+
+    return {"model": describe(model), "val_top1": float(results["top1"]), "val_top5": float(results["top5"]),
             "val_loss": float(results["loss"]), "val_loss_plain": float(results["loss_plain"]),
-            "label_smoothing": smoothing, "num_val": data.num_val, "dataset": data.name}
+            "label_smoothing": smoothing, "num_val": data.num_val, "dataset": data.name,
+            "zoo_info": dict(getattr(model, "zoo_info", {}) or {})}
