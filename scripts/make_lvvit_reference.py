@@ -39,6 +39,9 @@ import zlib
 
 import numpy as np
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from make_reference_outputs import reference_arrays  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUTPUT_DIR = ROOT / "tests" / "reference_data"
 BATCH = 2
@@ -144,12 +147,7 @@ def make_reference(name: str, lvvit, torch, deterministic, input_size: int, weig
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "state_dict": [[key, list(shape)] for key, shape in shapes.items()],
     }
-    return {
-        "images": images,
-        "logits": logits.astype(np.float32),
-        "checksums": deterministic.checksums(values),
-        "manifest": np.array(json.dumps(manifest)),
-    }
+    return reference_arrays(images, logits, deterministic.checksums(values), manifest)
 
 
 def main(argv=None) -> None:

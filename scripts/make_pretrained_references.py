@@ -38,24 +38,7 @@ PAIRS = {
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help=f"tfzoo names (default: all of {sorted(PAIRS)})")
-    args = parser.parse_args(argv)
-    unknown = sorted(set(args.models) - set(PAIRS))
-    if unknown:
-        parser.error(f"no pair for {unknown}; known: {sorted(PAIRS)}")
-    base.PAIRS = {**base.PAIRS, **PAIRS}  # make_reference reads the module's table
-    timm, torch = base._import_timm()
-    torch.manual_seed(0)
-    deterministic = base._load_deterministic()
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name in args.models or sorted(PAIRS):
-        arrays = base.make_reference(name, timm, torch, deterministic)
-        path = OUTPUT_DIR / f"{name}.npz"
-        np.savez_compressed(path, **arrays)
-        logits = arrays["logits"]
-        print(f"{path.relative_to(base.ROOT)}: {path.stat().st_size / 1024:.1f} KB, logit RMS "
-              f"{np.sqrt(np.mean(logits ** 2)):.3f}, input dependence {base.input_dependence(logits):.3f}")
+    base.main(argv, pairs=PAIRS, output_dir=OUTPUT_DIR)
 
 
 if __name__ == "__main__":

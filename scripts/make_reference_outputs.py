@@ -34,6 +34,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -195,32 +196,42 @@ def make_reference(tfzoo_name: str, timm, torch, deterministic) -> dict:
                      "python": platform.python_version()},
         "state_dict": [[key, list(shape)] for key, shape in shapes.items()],
     }
+    return reference_arrays(images, logits, deterministic.checksums(values), manifest)
+
+
+def reference_arrays(images: np.ndarray, logits: np.ndarray, checksums, manifest: dict) -> dict:
+    """The arrays of one ``tests/reference_data/*.npz`` file (the layout the tests read)."""
     return {
         "images": images,
         "logits": logits.astype(np.float32),
-        "checksums": deterministic.checksums(values),
+        "checksums": checksums,
         "manifest": np.array(json.dumps(manifest)),
     }
 
 
-def main(argv=None) -> None:
+def main(argv=None, pairs=None, output_dir=None) -> None:
+    """Writes the reference files of `pairs` (default `PAIRS`) to `output_dir` (default `OUTPUT_DIR`)."""
+    global PAIRS
+    pairs = PAIRS if pairs is None else pairs
+    output_dir = OUTPUT_DIR if output_dir is None else output_dir
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help=f"tfzoo names (default: all of {sorted(PAIRS)})")
+    parser.add_argument("models", nargs="*", help=f"tfzoo names (default: all of {sorted(pairs)})")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.models) - set(PAIRS))
+    unknown = sorted(set(args.models) - set(pairs))
     if unknown:
-        parser.error(f"no timm pair for {unknown}; known: {sorted(PAIRS)}")
+        parser.error(f"no timm pair for {unknown}; known: {sorted(pairs)}")
+    PAIRS = {**PAIRS, **pairs}  # make_reference reads the module's table
 
     timm, torch = _import_timm()
     torch.manual_seed(0)
     deterministic = _load_deterministic()
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name in args.models or sorted(PAIRS):
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name in args.models or sorted(pairs):
         arrays = make_reference(name, timm, torch, deterministic)
-        path = OUTPUT_DIR / f"{name}.npz"
+        path = output_dir / f"{name}.npz"
         np.savez_compressed(path, **arrays)
         logits = arrays["logits"]
-        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.1f} KB, logit RMS "
+        print(f"{os.path.relpath(path, ROOT)}: {path.stat().st_size / 1024:.1f} KB, logit RMS "
               f"{np.sqrt(np.mean(logits ** 2)):.3f}, max |logit| {np.abs(logits).max():.3f}, "
               f"input dependence {input_dependence(logits):.3f}")
 
