@@ -32,3 +32,13 @@ def test_subpackages_are_lazy_attributes():
     result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+    """``tfzoo list | head -1``: the reader leaves early; tfzoo stops quietly (exit 141, like SIGPIPE)."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    process = subprocess.Popen([sys.executable, "-m", "tfzoo.cli.main", "list"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # the reader is gone before tfzoo writes a line
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141 and b"Traceback" not in stderr, stderr.decode()

@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`tfzoo list | head`): stop quietly, as Unix tools do. Point stdout at
+            # /dev/null so the interpreter's final flush does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)  # 128 + SIGPIPE
 
     try:
         app.run(run, argv=[prog] + args, flags_parser=parse)
