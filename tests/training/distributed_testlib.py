@@ -138,6 +138,26 @@ def child_train(run_dir: str, out_file: str, **config) -> None:
     np.savez(out_file, metrics=json.dumps(metrics))
 
 
+def _two_logical_cpus() -> None:
+    """Splits the CPU into two logical devices (two replicas for MirroredStrategy), threads limited."""
+    import tensorflow as tf
+
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    _limit_threads()
+
+
+def _random_batches(count: int):
+    """``count`` seeded 8x8x3 images and one-hot labels over 4 classes."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(count, 8, 8, 3)).astype("float32")
+    return images, keras.utils.to_categorical(rng.integers(0, 4, size=count), 4)
+
+
 def child_mirrored_vs_single(out_file: str, steps: int) -> None:
     """Fits the same model on the same global batches with one device and mirrored over 2 CPUs.
 
@@ -145,19 +165,14 @@ def child_mirrored_vs_single(out_file: str, steps: int) -> None:
     """
     import tensorflow as tf
 
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    _limit_threads()
+    _two_logical_cpus()
     import keras
     import numpy as np
 
     from tfzoo.training.strategy import create_strategy
 
-    rng = np.random.default_rng(0)
     global_batch = 16
-    images = rng.normal(size=(global_batch * steps, 8, 8, 3)).astype("float32")
-    labels = keras.utils.to_categorical(rng.integers(0, 4, size=len(images)), 4)
+    images, labels = _random_batches(global_batch * steps)
 
     def build(batch_norm: bool):
         keras.utils.set_random_seed(1)
@@ -199,10 +214,7 @@ def child_distill_mirrored_vs_single(out_file: str, steps: int) -> None:
     """
     import tensorflow as tf
 
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    _limit_threads()
+    _two_logical_cpus()
     import keras
     import numpy as np
 
@@ -210,10 +222,8 @@ def child_distill_mirrored_vs_single(out_file: str, steps: int) -> None:
     from tfzoo.training.strategy import create_strategy
     from tfzoo.training.tasks import Distiller
 
-    rng = np.random.default_rng(0)
     global_batch = 16
-    images = rng.normal(size=(global_batch * steps, 8, 8, 3)).astype("float32")
-    labels = keras.utils.to_categorical(rng.integers(0, 4, size=len(images)), 4)
+    images, labels = _random_batches(global_batch * steps)
 
     def build():
         keras.utils.set_random_seed(1)
