@@ -31,12 +31,15 @@ VERBS = {
     "convert": ("tfzoo.cli.convert", "timm safetensors checkpoint -> .keras, offline: tfzoo convert --model NAME "
                 "--checkpoint FILE.safetensors --output OUT.keras"),
     "relabel": ("tfzoo.cli.relabel", "dense label maps for token labeling: tfzoo relabel --annotator RUN --output DIR"),
+    # --- self-supervised evaluation (issue 14) ---
+    "linear_eval": ("tfzoo.cli.linear_eval", "linear classifier + kNN on a frozen pre-trained backbone: "
+                    "tfzoo linear_eval --run_dir PRETRAIN_RUN"),
 }
 
 
 def usage() -> str:
     lines = ["usage: tfzoo VERB [flags]   (tfzoo VERB --help for a verb's flags)", "", "verbs:"]
-    lines += [f"  {verb:<10} {text}" for verb, (_, text) in VERBS.items()]
+    lines += [f"  {verb:<12} {text}" for verb, (_, text) in VERBS.items()]
     return "\n".join(lines)
 
 

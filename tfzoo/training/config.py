@@ -25,7 +25,7 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
                "random_erasing", "aug_repeats",
-               "pretrained",
+               "pretrained", "init_from",
                # distillation (tfzoo.training.tasks.distillation)
                "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau",
                # token labeling (tfzoo.training.tasks.token_labeling)
@@ -100,6 +100,9 @@ class TrainConfig:
             None, True (the model's default tag), a tag, ``hf-hub:ORG/REPO``
             or a ``.safetensors`` path; the classifier is fresh when the
             dataset's class count differs from the checkpoint's.
+        init_from: A `tfzoo pretrain` run directory: its backbone's weights
+            start the training (copied by layer name; the head is fresh),
+            on a fresh start only (`tfzoo.training.init_from`).
         teacher: Distillation teacher: a run directory, a ``tfzoo export``
             directory, or a registered model name (with ``teacher_weights``).
         teacher_weights: ``.keras`` / ``.weights.h5`` file for a teacher named
@@ -160,6 +163,7 @@ class TrainConfig:
     random_erasing: float = 0.0
     aug_repeats: int = 1
     pretrained: object = None  # issue 11: see tfzoo.convert.pretrained
+    init_from: str | None = None  # issue 14: see tfzoo.training.init_from
     # Knowledge distillation: see tfzoo.training.tasks.distillation.
     teacher: str | None = None
     teacher_weights: str | None = None
@@ -210,6 +214,7 @@ class TrainConfig:
         _validate_recipe(self)
         _validate_dataset_name(self)
         _validate_distillation(self)
+        _validate_init_from(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
         if self.run_dir is not None and os.path.exists(self.run_dir) and not os.path.isdir(self.run_dir):
@@ -340,3 +345,14 @@ def _validate_distillation(config: TrainConfig) -> None:
                          "(or drop --teacher)")
     if config.teacher_weights and not config.teacher:
         raise UsageError("--teacher_weights needs --teacher MODEL_NAME (the registered model the weights belong to)")
+
+
+def _validate_init_from(config: TrainConfig) -> None:
+    """``--init_from`` names a finished pre-training run (run.json only, no TensorFlow) and excludes --pretrained."""
+    if config.init_from is None:
+        return
+    if config.pretrained is not None and config.pretrained is not False:
+        raise UsageError("--init_from and --pretrained both set the starting weights; pick one")
+    from tfzoo.training.linear_eval_config import check_pretrain_run
+
+    check_pretrain_run(config.init_from, "train --init_from")

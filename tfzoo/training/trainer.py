@@ -33,6 +33,7 @@ from tfzoo.training import distributed
 from tfzoo.training import ema as ema_lib
 from tfzoo.training import nan as nan_lib
 from tfzoo.training import recipe, tasks
+from tfzoo.training.init_from import apply_init_from
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -204,6 +205,7 @@ def train(config: TrainConfig) -> dict:
                 run_config["model_kwargs"] = {k: v for k, v in overrides.items() if k != "pretrained"}
                 run_config["pretrained"] = model.zoo_info.get("pretrained")
                 run_config["pretrained_cfg"] = model.zoo_info.get("pretrained_cfg")
+            run_config.update(apply_init_from(model, config, run, say=_say))  # issue 14: pre-trained backbone
             if task is not None:
                 model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
