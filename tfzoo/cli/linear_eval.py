@@ -21,9 +21,9 @@ flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets data directory."
 flags.DEFINE_integer("image_size", None, "With --random_init: input resolution (default: the dataset's, else the "
                      "model's).")
 flags.DEFINE_integer("epochs", _D.epochs, "Classifier training epochs (MoCo: 100 on ImageNet).")
-flags.DEFINE_integer("batch_size", _D.batch_size, "Batch size (MoCo: 256).")
-flags.DEFINE_float("learning_rate", _D.learning_rate, "Initial learning rate (MoCo: 30; SimCLR: 0.1 x batch / 256 "
-                   "with --nesterov).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Batch size (MoCo: 256; smaller here, so that a small dataset gets more steps).")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Initial learning rate for a batch of 256, scaled by "
+                   "batch_size / 256 (MoCo: 30; SimCLR: 0.1 with --nesterov).")
 flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
 flags.DEFINE_boolean("nesterov", _D.nesterov, "Nesterov momentum (SimCLR's linear evaluation).")
 flags.DEFINE_float("weight_decay", _D.weight_decay, "Weight decay of the classifier (MoCo: 0).")

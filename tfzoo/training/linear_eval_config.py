@@ -31,7 +31,9 @@ class LinearEvalConfig:
             default: the dataset's, else the model's.
         epochs: Classifier training epochs.
         batch_size: Batch size.
-        learning_rate: Initial learning rate.
+        learning_rate: Initial learning rate for a batch of 256; the rate
+            used is ``learning_rate * batch_size / 256`` (the linear scaling
+            rule, as SimCLR states its rate: 0.1 x B / 256).
         momentum: SGD momentum.
         nesterov: Nesterov momentum.
         weight_decay: L2 weight decay of the classifier.
@@ -56,7 +58,7 @@ class LinearEvalConfig:
     tfds_data_dir: str | None = None
     image_size: int | None = None
     epochs: int = 30
-    batch_size: int = 256
+    batch_size: int = 64
     learning_rate: float = 30.0
     momentum: float = 0.9
     nesterov: bool = False
@@ -119,6 +121,9 @@ class LinearEvalConfig:
         if self.run_dir:
             return os.path.join(self.run_dir, "linear_eval")
         return os.path.join("runs", f"{self.model}-{dataset_tag}-random_init", "linear_eval")
+
+    def peak_learning_rate(self) -> float:
+        return float(self.learning_rate) * self.batch_size / 256
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
