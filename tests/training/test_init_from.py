@@ -84,13 +84,13 @@ def test_train_starts_from_the_pretrained_backbone(pretrain_run, tmp_path, monke
 def test_resume_copies_nothing_and_keeps_the_record(pretrain_run, tmp_path):
     path, pretrained = pretrain_run
     run = RunDir(str(tmp_path / "resumed"))
-    os_record = {"run_dir": path, "model": SMALL_MODEL, "method": "simclr", "tensors_copied": 1, "fresh_layers": []}
-    run.write_config({"model": SMALL_MODEL, "init_from": os_record})
+    record = {"run_dir": path, "model": SMALL_MODEL, "method": "simclr", "tensors_copied": 1, "fresh_layers": []}
+    run.write_config({"model": SMALL_MODEL, "init_from": record})
     (tmp_path / "resumed" / "checkpoints").mkdir()
     (tmp_path / "resumed" / "checkpoints" / "epoch-0001.weights.h5").write_bytes(b"")
     model = create_model(SMALL_MODEL, num_classes=10, input_shape=(32, 32, 3))
     before = [w.numpy().copy() for w in model.weights]
     config = TrainConfig(model=SMALL_MODEL, init_from=path)
-    assert apply_init_from(model, config, run) == {"init_from": os_record}
+    assert apply_init_from(model, config, run) == {"init_from": record}
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))
     assert apply_init_from(model, TrainConfig(model=SMALL_MODEL), run) == {}

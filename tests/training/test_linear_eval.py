@@ -28,7 +28,8 @@ def test_only_the_linear_head_learns():
     assert [w.path for w in model.trainable_weights] == ["linear_head/kernel", "linear_head/bias"]
     kernel = model.get_layer("linear_head").kernel.numpy()
     assert abs(kernel.std() - 0.01) < 0.005 and np.all(model.get_layer("linear_head").bias.numpy() == 0)
-    model.compile(optimizer=keras.optimizers.SGD(1.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.SGD(1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     images = np.random.default_rng(0).normal(3.0, 2.0, (16, 8, 8, 3)).astype(np.float32)
     model.fit(images, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0)
     for old, weight in zip(before, backbone.weights):

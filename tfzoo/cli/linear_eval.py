@@ -21,14 +21,15 @@ flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets data directory."
 flags.DEFINE_integer("image_size", None, "With --random_init: input resolution (default: the dataset's, else the "
                      "model's).")
 flags.DEFINE_integer("epochs", _D.epochs, "Classifier training epochs (MoCo: 100 on ImageNet).")
-flags.DEFINE_integer("batch_size", _D.batch_size, "Batch size (MoCo: 256; smaller here, so that a small dataset gets more steps).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Batch size (MoCo: 256; smaller here, so that a small dataset "
+                     "gets more steps).")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "Initial learning rate for a batch of 256, scaled by "
                    "batch_size / 256 (MoCo: 30; SimCLR: 0.1 with --nesterov).")
 flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
 flags.DEFINE_boolean("nesterov", _D.nesterov, "Nesterov momentum (SimCLR's linear evaluation).")
 flags.DEFINE_float("weight_decay", _D.weight_decay, "Weight decay of the classifier (MoCo: 0).")
-flags.DEFINE_list("lr_decay_epochs", [str(f) for f in _D.lr_decay_epochs], "Fractions of --epochs where the learning "
-                  "rate is multiplied by --lr_decay_rate (MoCo: epochs 60 and 80 of 100).")
+flags.DEFINE_list("lr_decay_epochs", [str(f) for f in _D.lr_decay_epochs], "Fractions of --epochs where the "
+                  "learning rate is multiplied by --lr_decay_rate (MoCo: epochs 60 and 80 of 100).")
 flags.DEFINE_float("lr_decay_rate", _D.lr_decay_rate, "Factor of each learning-rate step.")
 flags.DEFINE_float("crop_scale_min", None, "Smallest random-resized-crop area (default: the dataset's recipe, "
                    "else 0.08).")
