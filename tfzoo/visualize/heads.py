@@ -15,9 +15,13 @@ reads that structure back from the functional graph:
   (DeiT) is not, and CAM does not apply;
 - the **feature layer** a map is read from: the layer a user names, else the
   deepest one the registry declares (`tfzoo.models.FeatureInfo`); for a
-  transformer whose head reads the class token, the last block's first
-  LayerNorm (``blocks_<L-1>_norm1``), because the final ``norm`` feeds the
-  head through the class token alone, so its patch tokens get no gradient.
+  transformer whose head reads the class token, the last block's input
+  (the output of block ``L-2``): the final ``norm`` feeds the head through
+  the class token alone, so its patch tokens get no gradient, and the last
+  block's attention is where the patches last reach the class token
+  (pytorch-grad-cam reads that block's ``norm1``; its input is used here
+  because every path to the logits passes through it, which the JAX
+  gradient helper needs).
 """
 
 from __future__ import annotations
@@ -142,9 +146,9 @@ def default_gradcam_layer(model: keras.Model) -> str:
     if deepest is not None and deepest.tokens:
         head, _ = linear_head(model)
         if head is None:  # the head reads prefix tokens: their last mixing with the patches is the last attention
-            norms = [layer.name for layer in model.layers if layer.name.endswith("_norm1")]
+            norms = [layer for layer in model.layers if layer.name.endswith("_norm1")]
             if norms:
-                return norms[-1]
+                return _producer(_single_input(norms[-1])).name  # the last block's input
         return deepest.layer
     if deepest is not None:
         return deepest.layer
