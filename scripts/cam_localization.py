@@ -17,7 +17,7 @@ import time
 
 def train_and_measure(model_name: str = "resnet18", *, canvas: int = 96, digit_size: int = 32, num_train: int = 2000,
                       num_val: int = 200, epochs: int = 4, batch_size: int = 32, learning_rate: float = 2e-3,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, model_kwargs: dict | None = None) -> dict:
     """Trains `model_name` on pasted digits and measures its CAM / Grad-CAM localization; returns the figures."""
     import keras
     import numpy as np
@@ -33,7 +33,7 @@ def train_and_measure(model_name: str = "resnet18", *, canvas: int = 96, digit_s
     train_x, train_y, _ = pasted_digits(num_train, canvas=canvas, digit_size=digit_size, seed=seed)
     val_x, val_y, val_boxes = pasted_digits(num_val, canvas=canvas, digit_size=digit_size, seed=seed + 1)
     model = tfzoo.create_model(model_name, input_shape=(canvas, canvas, 3), num_classes=10,
-                               classifier_activation=None)
+                               classifier_activation=None, **(model_kwargs or {}))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     started = time.perf_counter()
@@ -41,7 +41,7 @@ def train_and_measure(model_name: str = "resnet18", *, canvas: int = 96, digit_s
     seconds = time.perf_counter() - started
     val = (val_x - mean) / std
     accuracy = float(np.mean(np.argmax(np.asarray(model.predict(val, verbose=0)), -1) == val_y))
-    figures = {"model": model_name, "canvas": canvas, "digit_size": digit_size, "num_train": num_train,
+    figures = {"model": model_name, "model_kwargs": model_kwargs or {}, "canvas": canvas, "digit_size": digit_size, "num_train": num_train,
                "num_val": num_val, "epochs": epochs, "train_seconds": round(seconds, 1), "val_top1": accuracy}
     for method in ("cam", "gradcam"):
         maps = np.concatenate([cam(model, val[start:start + 50], method=method) for start in range(0, num_val, 50)])
@@ -60,8 +60,11 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width_multiplier", type=float, default=None, help="For families that take one.")
     args = parser.parse_args()
-    print(json.dumps(train_and_measure(args.model, **{k: v for k, v in vars(args).items() if k != "model"})))
+    options = {k: v for k, v in vars(args).items() if k not in ("model", "width_multiplier")}
+    extra = {} if args.width_multiplier is None else {"width_multiplier": args.width_multiplier}
+    print(json.dumps(train_and_measure(args.model, model_kwargs=extra, **options)))
 
 
 if __name__ == "__main__":
