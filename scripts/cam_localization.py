@@ -26,10 +26,12 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width_multiplier", type=float, default=None, help="For families that take one.")
+    parser.add_argument("--classes", default=None, help="Comma-separated digits to use (default all ten).")
     parser.add_argument("--examples_dir", default=None, help="Also write overlay PNGs of 4 validation images here.")
     parser.add_argument("--feature_layer", default=None, help="With --examples_dir: a feature grid of this layer.")
     args = parser.parse_args()
-    options = {k: v for k, v in vars(args).items() if k not in ("model", "width_multiplier")}
+    options = {k: v for k, v in vars(args).items() if k not in ("model", "width_multiplier", "classes")}
+    options["classes"] = [int(c) for c in args.classes.split(",")] if args.classes else None
     extra = {} if args.width_multiplier is None else {"width_multiplier": args.width_multiplier}
     from tfzoo.visualize.localization import train_and_measure
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def pasted_digits(count: int, *, canvas: int = 96, digit_size: int = 48, seed: int = 0):
+def pasted_digits(count: int, *, canvas: int = 96, digit_size: int = 48, seed: int = 0, classes=None):
     """`count` digits, each pasted at a uniformly random position into a black ``canvas`` square.
 
     Args:
@@ -21,6 +21,7 @@ def pasted_digits(count: int, *, canvas: int = 96, digit_size: int = 48, seed: i
         canvas: Side of the output images.
         digit_size: Side the 8x8 digits are resized to before pasting.
         seed: Random seed (digit choice and position).
+        classes: The digits to draw from (default all ten); labels are their index in `classes`.
 
     Returns:
         ``(images, labels, boxes)``: float32 ``[count, canvas, canvas, 3]`` in
@@ -30,6 +31,9 @@ def pasted_digits(count: int, *, canvas: int = 96, digit_size: int = 48, seed: i
     from tfzoo.data.digits import digits_arrays
 
     digits, labels = digits_arrays(digit_size)
+    if classes is not None:
+        keep = np.isin(labels, classes)
+        digits, labels = digits[keep], np.searchsorted(np.asarray(sorted(classes)), labels[keep])
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(digits), count)
     tops = rng.integers(0, canvas - digit_size + 1, count)
@@ -69,7 +73,7 @@ def peak_in_box_rate(maps, boxes, image_size) -> float:
 def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digit_size: int = 48, num_train: int = 2000,
                       num_val: int = 200, epochs: int = 4, batch_size: int = 32, learning_rate: float = 2e-3,
                       seed: int = 0, model_kwargs: dict | None = None, examples_dir: str | None = None,
-                      feature_layer: str | None = None) -> dict:
+                      feature_layer: str | None = None, classes=None) -> dict:
     """Trains `model_name` on pasted digits and measures its CAM / Grad-CAM localization; returns the figures.
 
     With `examples_dir`, also writes ``cam_<i>.png`` overlays (the digit's box
@@ -87,9 +91,10 @@ def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digi
     spec = tfzoo.models.registry.get_spec(model_name)
     mean = np.asarray(spec.mean, np.float32) * 255.0
     std = np.asarray(spec.std, np.float32) * 255.0
-    train_x, train_y, _ = pasted_digits(num_train, canvas=canvas, digit_size=digit_size, seed=seed)
-    val_x, val_y, val_boxes = pasted_digits(num_val, canvas=canvas, digit_size=digit_size, seed=seed + 1)
-    model = tfzoo.create_model(model_name, input_shape=(canvas, canvas, 3), num_classes=10,
+    train_x, train_y, _ = pasted_digits(num_train, canvas=canvas, digit_size=digit_size, seed=seed, classes=classes)
+    val_x, val_y, val_boxes = pasted_digits(num_val, canvas=canvas, digit_size=digit_size, seed=seed + 1,
+                                            classes=classes)
+    model = tfzoo.create_model(model_name, input_shape=(canvas, canvas, 3), num_classes=len(classes or range(10)),
                                classifier_activation=None, **(model_kwargs or {}))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -99,7 +104,7 @@ def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digi
     val = (val_x - mean) / std
     accuracy = float(np.mean(np.argmax(np.asarray(model.predict(val, verbose=0)), -1) == val_y))
     figures = {"model": model_name, "model_kwargs": model_kwargs or {}, "canvas": canvas, "digit_size": digit_size, "num_train": num_train,
-               "num_val": num_val, "epochs": epochs, "train_seconds": round(seconds, 1), "val_top1": accuracy}
+               "num_val": num_val, "epochs": epochs, "classes": list(classes or range(10)), "train_seconds": round(seconds, 1), "val_top1": accuracy}
     for method, raw in (("cam", cam_raw), ("gradcam", gradcam_raw)):  # peaks at the feature map's own cells
         maps = np.concatenate([raw(model, val[start:start + 50])[0] for start in range(0, num_val, 50)])
         figures[f"{method}_peak_in_box"] = peak_in_box_rate(maps, val_boxes, (canvas, canvas))
