@@ -64,7 +64,7 @@ def test_train_writes_report_confusion_and_tensorboard_heat_maps(run):
 
     history = read_history(str(run_dir / "logs"))
     assert sorted(history["train"]["loss"]) == [0, 1] and sorted(history["validation"]["top1"]) == [0, 1]
-    assert history["train"]["learning_rate"][1] > 0
+    assert history["train"]["learning_rate"][0] > history["train"]["learning_rate"][1] >= 0  # cosine decay
 
 
 @pytest.mark.slow
