@@ -12,7 +12,7 @@ fit on the shared 2-core machine (MobileNetV1-0.25 at 96 px; ResNet-18 and
 RegNetX-200MF cost 4-10x more per step on CPU, grouped convolutions being slow
 there) reached, for CAM and Grad-CAM alike: 10 classes, 1000 images x 4
 epochs: val top-1 0.13, 13%; digits 0/1, 800 images x 4 epochs: top-1 0.875,
-41%. The misses sit next to the digit, bottom-right: with symmetric padding
+41%. The misses sit next to the digit, bottom-right; a likely cause (not verified): with symmetric padding
 each stride-2 layer moves the receptive field's centre half an input pixel
 up-left of the cell centre, ~16 px over five of them, half a 32 px cell. A
 longer run (more epochs, 10 classes) is the next thing to measure.
