@@ -70,7 +70,8 @@ def peak_in_box_rate(maps, boxes, image_size) -> float:
     return float(inside.mean())
 
 
-def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digit_size: int = 48, num_train: int = 2000,
+def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digit_size: int = 48,
+                      num_train: int = 2000,
                       num_val: int = 200, epochs: int = 4, batch_size: int = 32, learning_rate: float = 2e-3,
                       seed: int = 0, model_kwargs: dict | None = None, examples_dir: str | None = None,
                       feature_layer: str | None = None, classes=None) -> dict:
@@ -103,8 +104,9 @@ def train_and_measure(model_name: str = "regnetx_002", *, canvas: int = 96, digi
     seconds = time.perf_counter() - started
     val = (val_x - mean) / std
     accuracy = float(np.mean(np.argmax(np.asarray(model.predict(val, verbose=0)), -1) == val_y))
-    figures = {"model": model_name, "model_kwargs": model_kwargs or {}, "canvas": canvas, "digit_size": digit_size, "num_train": num_train,
-               "num_val": num_val, "epochs": epochs, "classes": list(classes or range(10)), "train_seconds": round(seconds, 1), "val_top1": accuracy}
+    figures = {"model": model_name, "model_kwargs": model_kwargs or {}, "canvas": canvas, "digit_size": digit_size,
+               "num_train": num_train, "num_val": num_val, "epochs": epochs, "classes": list(classes or range(10)),
+               "train_seconds": round(seconds, 1), "val_top1": accuracy}
     for method, raw in (("cam", cam_raw), ("gradcam", gradcam_raw)):  # peaks at the feature map's own cells
         maps = np.concatenate([raw(model, val[start:start + 50])[0] for start in range(0, num_val, 50)])
         figures[f"{method}_peak_in_box"] = peak_in_box_rate(maps, val_boxes, (canvas, canvas))

@@ -133,8 +133,8 @@ def plot_confusion(matrix: np.ndarray, path: str, class_names=None, title: str =
                               color="white" if fractions[i, j] > 0.5 else "black")
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    correct = int(np.trace(matrix))
-    header = f"{title + ': ' if title else ''}top-1 {correct / max(int(matrix.sum()), 1):.4f} ({correct}/{int(matrix.sum())})"
+    correct, total = int(np.trace(matrix)), int(matrix.sum())
+    header = f"{title + ': ' if title else ''}top-1 {correct / max(total, 1):.4f} ({correct}/{total})"
     pairs = most_confused(matrix)
     lines = [f"{names[i]} -> {names[j]}: {n}" for i, j, n in pairs] or ["no confusions"]
     axis.set_title(header + "\nmost confused (true -> predicted): " + "; ".join(lines), fontsize=8)
