@@ -124,6 +124,30 @@ MISTAKES = [
     ("train-init-from-missing", ["train", "--init_from", "{missing}"], "not found", FAST),
     ("train-init-from-classifier", ["train", "--init_from", "{corrupt}"], "classifier run", FAST),
     ("train-init-from-unfinished", ["train", "--init_from", "{pretrain_unfinished}"], "no model.keras", FAST),
+    # cam, features, report (issue 15)
+    ("cam-no-model", ["cam", "{good_png}", "--output", "{tmp}/cam"], "needs a model", FAST),
+    ("cam-both-sources", ["cam", "--source", "{corrupt}", "--model", "resnet18", "{good_png}", "--output", "{tmp}/c"],
+     "not both", FAST),
+    ("cam-no-output", ["cam", "--source", "{corrupt}", "{good_png}"], "--output", FAST),
+    ("cam-no-images", ["cam", "--source", "{corrupt}", "--output", "{tmp}/cam"], "image paths", FAST),
+    ("cam-missing-source", ["cam", "--source", "{missing}", "{good_png}", "--output", "{tmp}/cam"], "not found", FAST),
+    ("cam-method-enum", ["cam", "--method", "saliency"], "method", FAST),
+    ("cam-alpha", ["cam", "--source", "{corrupt}", "--alpha", "0", "{good_png}", "--output", "{tmp}/cam"], "--alpha",
+     FAST),
+    ("cam-pretrained-no-model", ["cam", "--pretrained", "{good_png}", "--output", "{tmp}/cam"], "--model", FAST),
+    ("features-no-layer", ["features", "--source", "{corrupt}", "{good_png}", "--output", "{tmp}/g.png"], "--layer",
+     FAST),
+    ("features-two-images", ["features", "--source", "{corrupt}", "--layer", "x", "{good_png}", "{good_png}",
+                             "--output", "{tmp}/g.png"], "exactly one image", FAST),
+    ("features-output-dir", ["features", "--source", "{corrupt}", "--layer", "x", "{good_png}", "--output",
+                             "{empty_dir}"], "is a directory", FAST),
+    ("report-no-run-dir", ["report"], "--run_dir", FAST),
+    ("report-not-a-run", ["report", "--run_dir", "{empty_dir}"], "no run.json", FAST),
+    ("train-tensorboard-images", ["train", "--tensorboard_images", "-1"], "--tensorboard_images", FAST),
+    ("cam-on-a-head-without-gap", ["cam", "--model", "mobilenet_v3_small_050", "--method", "cam", "{good_png}",
+                                   "--output", "{tmp}/cam"], "global-average-pooling", TF),
+    ("cam-export-without-keras-model", ["cam", "--source", "{bare_export}", "{good_png}", "--output", "{tmp}/cam"],
+     "Keras model", TF),
     # list, benchmark, recipes, verbs
 
     ("list-unknown-flag", ["list", "--no_such_flag"], "no_such_flag", FAST),
@@ -172,11 +196,11 @@ def _workspace(root) -> dict:
     paths = {"tmp": str(root), "missing": str(root / "no_such_thing"), "file": str(root / "a_file.txt"),
              "empty_dir": str(root / "empty"), "corrupt": str(root / "corrupt_run"), "unsafe": str(root / "unsafe_run"),
              "one_class": str(root / "one_class"), "bad_jpeg": str(root / "bad.jpg"),
-             "good_png": str(root / "good.png"), "pretrain": str(root / "pretrain_run"),
-             "pretrain_unfinished": str(root / "pretrain_unfinished")}
+             "good_png": str(root / "good.png"), "bare_export": str(root / "bare_export"),
+             "pretrain": str(root / "pretrain_run"), "pretrain_unfinished": str(root / "pretrain_unfinished")}
     (root / "a_file.txt").write_text("not a directory\n")
     for name in ("empty", "corrupt_run", "unsafe_run", "one_class/cats", "stubs/tensorflow", "stubs/keras",
-                 "pretrain_run", "pretrain_unfinished"):
+                 "bare_export", "pretrain_run", "pretrain_unfinished"):
         (root / name).mkdir(parents=True)
     for name in ("pretrain", "pretrain_unfinished"):  # `tfzoo pretrain` runs (issue 14)
         _run_json(paths[name], task="pretrain")
@@ -188,6 +212,7 @@ def _workspace(root) -> dict:
     for index in range(6):
         _png(str(root / "one_class" / "cats" / f"{index}.png"), 40 * index)
     _png(paths["good_png"], 128)
+    (root / "bare_export" / "saved_model.pb").write_bytes(b"")  # a SavedModel without tfzoo's Keras model
     # A JPEG header followed by garbage: libjpeg prints "Input file read error" on its own.
     (root / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 10)
     for package in ("tensorflow", "keras"):
@@ -224,7 +249,8 @@ def test_the_table_is_broad():
     assert len(MISTAKES) >= 40
     assert len({row[0] for row in MISTAKES}) == len(MISTAKES)
     verbs = {row[1][0] for row in MISTAKES}
-    assert {"train", "eval", "export", "predict", "list", "benchmark", "recipes", "fly"} <= verbs
+    assert {"train", "eval", "export", "predict", "list", "benchmark", "recipes", "fly", "cam", "features",
+            "report"} <= verbs
 
 
 @pytest.mark.parametrize("name, args, needle, fast", MISTAKES, ids=[row[0] for row in MISTAKES])

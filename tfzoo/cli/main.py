@@ -30,6 +30,11 @@ VERBS = {
     # --- pretrained weights (issue 11) ---
     "convert": ("tfzoo.cli.convert", "timm safetensors checkpoint -> .keras, offline: tfzoo convert --model NAME "
                 "--checkpoint FILE.safetensors --output OUT.keras"),
+    # --- visualization (issue 15) ---
+    "cam": ("tfzoo.cli.cam", "heat maps (CAM / Grad-CAM) over images: tfzoo cam --source RUN IMAGE... --output DIR"),
+    "features": ("tfzoo.cli.features", "a layer's feature maps as a grid: tfzoo features --source RUN --layer NAME "
+                 "IMAGE --output grid.png"),
+    "report": ("tfzoo.cli.report", "curves and confusion matrix of a run: tfzoo report --run_dir RUN"),
     "relabel": ("tfzoo.cli.relabel", "dense label maps for token labeling: tfzoo relabel --annotator RUN --output DIR"),
     # --- self-supervised evaluation (issue 14) ---
     "linear_eval": ("tfzoo.cli.linear_eval", "linear classifier + kNN on a frozen pre-trained backbone: "

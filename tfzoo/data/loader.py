@@ -63,6 +63,8 @@ def load_dataset(
     input_context=None,
     augment=None,
     token_labels=None,
+    views_fn=None,
+    train_index: bool = False,
 ) -> DatasetBundle:
     """Builds the train and validation pipelines of a dataset.
 
@@ -88,6 +90,10 @@ def load_dataset(
         augment: Optional `tfzoo.data.augment.AugmentConfig` for the train split.
         token_labels: Optional `tfzoo.data.token_labels.TokenLabelConfig`
             (see `pipeline.build_bundle`).
+        views_fn: Optional self-supervised views map (see
+            `pipeline.build_bundle`, `tfzoo.data.ssl_augment`).
+        train_index: With `views_fn`, add each train example's index to its
+            labels (see `pipeline.build_bundle`).
 
     Returns:
         A `DatasetBundle`.
@@ -101,7 +107,7 @@ def load_dataset(
                          download=download, seed=seed, val_fraction=val_fraction,
                          shuffle_files=input_context is None)
     return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment,
-                        token_labels=token_labels)
+                        token_labels=token_labels, views_fn=views_fn, train_index=train_index)
 
 
 def load_eval_dataset(name: str = "digits", *, preprocess: PreprocessConfig, batch_size: int,

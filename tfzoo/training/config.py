@@ -116,6 +116,8 @@ class TrainConfig:
         mixtoken: MixToken (LV-ViT) with token labels.
         cls_weight: Token labeling: weight of the class-token loss.
         dense_weight: Token labeling: weight of the dense token loss.
+        tensorboard_images: Validation images whose heat maps (`tfzoo.visualize.cam`)
+            are logged to TensorBoard at every epoch end (0: none). Not a resume key.
     """
 
     model: str = "mobilenet_v3_large"
@@ -174,6 +176,7 @@ class TrainConfig:
     mixtoken: bool = False
     cls_weight: float = 1.0
     dense_weight: float = 1.0
+    tensorboard_images: int = 0  # tfzoo.visualize.callback
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""
@@ -198,6 +201,9 @@ class TrainConfig:
         if self.learning_rate is not None:
             check_range("learning_rate", self.learning_rate, low=0, low_open=True, hint="e.g. 1e-3")
         check_image_size(self.image_size, batch_size=self.batch_size)
+        if isinstance(self.tensorboard_images, bool) or not isinstance(self.tensorboard_images, int) or \
+                not 0 <= self.tensorboard_images <= 64:
+            raise UsageError(f"--tensorboard_images must be an integer in [0, 64], got {self.tensorboard_images}")
         if self.crop_scale_min is not None:
             check_range("crop_scale_min", self.crop_scale_min, low=0, high=1, low_open=True)
         check_range("weight_decay", self.weight_decay, low=0, hint="0 turns it off")

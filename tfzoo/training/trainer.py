@@ -290,6 +290,11 @@ def train(config: TrainConfig) -> dict:
                     callbacks = [guard, checkpoint, throughput]
             if ema:
                 callbacks.append(ema)
+            if config.tensorboard_images and (task is None or task.is_chief):  # issue 15: heat maps per epoch
+                from tfzoo.visualize.callback import cam_images_callback
+                callbacks.append(cam_images_callback(os.path.join(run.log_dir, "images"), data.val,
+                                                     config.tensorboard_images, preprocess,
+                                                     lambda: tasks.inference_model(model), data.class_names))
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
         if ema:
@@ -319,6 +324,9 @@ def train(config: TrainConfig) -> dict:
         if task is not None and not task.is_chief:
             return metrics
         run.write_metrics(metrics)
+        if task is None:  # issue 15: report.png and confusion.png (a failure only warns)
+            from tfzoo.visualize.callback import write_reports_quietly
+            write_reports_quietly(run.path, tasks.inference_model(model), data.val)
         speed = metrics["train_images_per_sec"]
         _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
              f"{config.epochs} epochs" + (f", {speed:.0f} train images/s" if speed else "") +
