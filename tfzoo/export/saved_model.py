@@ -29,9 +29,13 @@ Directory layout (TF Serving's numbered versions)::
       2/
 
 Inference form: by default a model with re-parameterizable layers (RepVGG) is
-exported in its deploy form (`tfzoo.reparameterize`), and with
-``fuse_bn=True`` every conv -> BatchNorm pair is folded (`tfzoo.fuse_bn`).
-The metadata's ``"form"`` records what was exported.
+exported in its deploy form (`tfzoo.reparameterize`), and every BatchNorm
+that directly follows a convolution is folded into it (`tfzoo.fuse_bn`;
+exact up to float32 rounding, and about 1.2x faster on CPU, see
+BENCHMARKS.md); ``reparameterize=False`` / ``fuse_bn=False`` keep the trained
+form. The metadata's ``"form"`` records what was exported, including the
+BatchNorms left unfolded (those that do not follow a convolution, as in
+DenseNet's pre-activation blocks).
 
 `export_saved_model(model, "models/NAME/3")` writes version 3 exactly;
 `export_saved_model(model, "models/NAME")` writes the next version (1 when
@@ -169,7 +173,8 @@ def inference_form(model: keras.Model, *, reparameterize: bool, fuse_bn: bool) -
         re-parameterized, ``"training"`` when re-parameterizable layers were
         kept as trained (``reparameterize=False``), else ``"plain"``;
         ``form["reparameterized_layers"]`` and ``form["fused_batchnorms"]``
-        count the conversions.
+        count the conversions, ``form["unfused_batchnorms"]`` the
+        BatchNorms the exported model still runs.
     """
     convertible = reparam.count_reparameterizable(model)
     converted = convertible if reparameterize else 0
@@ -179,7 +184,13 @@ def inference_form(model: keras.Model, *, reparameterize: bool, fuse_bn: bool) -
     if fused:
         model = reparam.fuse_bn(model)
     kind = "deploy" if converted else ("training" if convertible else "plain")
-    return model, {"form": kind, "reparameterized_layers": converted, "fused_batchnorms": fused}
+    return model, {"form": kind, "reparameterized_layers": converted, "fused_batchnorms": fused,
+                   "unfused_batchnorms": count_batch_norms(model)}
+
+
+def count_batch_norms(model: keras.Model) -> int:
+    """Number of BatchNormalization layers in `model`, nested layers and models included."""
+    return sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model._flatten_layers())
 
 
 def _track_weights_once(archive, model: keras.Model) -> None:
@@ -247,7 +258,7 @@ def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes
 
 def export_saved_model(model: keras.Model, output: str, *, preprocess: PreprocessConfig,
                        class_names: list[str] | None = None, top_k: int = 5, overwrite: bool = False,
-                       model_name: str | None = None, reparameterize: bool = True, fuse_bn: bool = False) -> str:
+                       model_name: str | None = None, reparameterize: bool = True, fuse_bn: bool = True) -> str:
     """Writes `model` as a TF Serving SavedModel version with preprocessing and top-k in the graph.
 
     Args:
@@ -264,7 +275,8 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
         model_name: Name recorded in the metadata file; defaults to ``model.name``.
         reparameterize: Export re-parameterizable layers (RepVGG blocks) in
             their deploy form; no effect on other models.
-        fuse_bn: Fold each conv -> BatchNorm pair into one convolution.
+        fuse_bn: Fold each conv -> BatchNorm pair into one convolution
+            with bias (`tfzoo.fuse_bn`); False keeps the BatchNorms.
 
     Returns:
         The absolute path of the version directory written.
