@@ -90,7 +90,8 @@ def test_export_stores_each_weight_once(prob_model, exported, loaded):
     # The default export is the fused form: its weights, each once, and no BatchNorm left.
     served_model, form = saved_model_module.inference_form(prob_model, reparameterize=True, fuse_bn=True)
     assert read_export_metadata(exported)["form"] == form == {
-        "form": "plain", "reparameterized_layers": 0, "fused_batchnorms": 34, "unfused_batchnorms": 0}
+        "form": "plain", "reparameterized_layers": 0, "fused_batchnorms": 34, "unfused_batchnorms": 0,
+        "precision": "float32"}
     assert checkpoint_values(exported) == served_model.count_params() < prob_model.count_params()
     revived = {variable.name.split(":")[0]: variable.numpy() for variable in loaded.variables}
     assert len(revived) == len(loaded.variables) == len(served_model.weights)

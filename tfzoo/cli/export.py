@@ -22,6 +22,8 @@ flags.DEFINE_boolean("reparameterize", True, "Export re-parameterizable models (
                      "(one 3x3 conv + ReLU per block); --noreparameterize keeps the training form.")
 flags.DEFINE_boolean("fuse_bn", True, "Fold every BatchNorm that directly follows a convolution into it "
                      "(exact up to float32 rounding); --nofuse_bn keeps the BatchNorms.")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Arithmetic of the exported graph: bfloat16 "
+                  "stores the (folded) weights in bfloat16 and computes in it; inputs and probabilities stay float32.")
 FLAGS = flags.FLAGS
 LOADS_TENSORFLOW_ITSELF = True
 define_pretrained_model_flags()  # tfzoo export --model NAME [--pretrained] --output DIR
@@ -82,9 +84,11 @@ def main(args):
         model = run.load_model()
     path = export_saved_model(model, FLAGS.output, preprocess=PreprocessConfig.from_dict(config["preprocess"]),
                               class_names=config.get("class_names"), top_k=FLAGS.top_k, overwrite=FLAGS.overwrite,
-                              model_name=config["model"], reparameterize=FLAGS.reparameterize, fuse_bn=FLAGS.fuse_bn)
+                              model_name=config["model"], reparameterize=FLAGS.reparameterize, fuse_bn=FLAGS.fuse_bn,
+                              precision=FLAGS.precision)
     form = read_export_metadata(path)["form"]
     weights = "" if FLAGS.run_dir else (", pretrained weights" if pretrained else ", fresh weights")
     print(f"Exported {config['model']} to {path} (signatures: serving_default, predict_images; form: "
           f"{form['form']}, {form['reparameterized_layers']} re-parameterized layers, "
-          f"{form['fused_batchnorms']} folded batch norms, {form['unfused_batchnorms']} left{weights})")
+          f"{form['fused_batchnorms']} folded batch norms, {form['unfused_batchnorms']} left, {form['precision']}"
+          f"{weights})")

@@ -185,9 +185,25 @@ def compare_inference(
     Returns:
         ``{name: {"images_per_sec": [one rate per round], "iterations": n}}``.
     """
-    names = list(models)
-    forwards = {name: inference_function(models[name], xla=xla) for name in names}
-    images = {name: random_images(models[name], batch_size, image_size) for name in names}
+    forwards = {name: inference_function(model, xla=xla) for name, model in models.items()}
+    images = {name: random_images(model, batch_size, image_size) for name, model in models.items()}
+    return compare_forwards(forwards, images, rounds=rounds, iterations=iterations, seconds=seconds, warmup=warmup)
+
+
+def compare_forwards(forwards: Mapping[str, Callable], images: Mapping[str, tf.Tensor], *, rounds: int = 5,
+                     iterations: int | None = None, seconds: float = 2.0, warmup: int = 2) -> dict:
+    """`compare_inference` for any forward functions (a served signature, a JAX-backend model ...).
+
+    Args:
+        forwards: Name -> function of one batch; its output must convert with
+            ``np.asarray`` (a tensor, or a dict of them via a lambda).
+        images: Name -> the batch that name's function gets.
+        rounds, iterations, seconds, warmup: As in `compare_inference`.
+
+    Returns:
+        ``{name: {"images_per_sec": [one rate per round], "iterations": n}}``.
+    """
+    names = list(forwards)
     for name in names:
         for _ in range(warmup):
             np.asarray(forwards[name](images[name]))
