@@ -17,6 +17,7 @@ ratios of the medians, with the median per-round ratio in brackets.
     python scripts/bench_serving.py                              # resnet50, mobilenet_v3_large; batch 16
     python scripts/bench_serving.py --models resnet50 --bfloat16 --rounds 7
     python scripts/bench_serving.py --json results.json
+    python scripts/bench_serving.py --models resnet50 --wrapper_check   # + the folded network via model.export()
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfzoo.data.preprocessing import PreprocessConfig  # noqa: E402
-from tfzoo.export.saved_model import export_saved_model  # noqa: E402
+from tfzoo.export.saved_model import export_saved_model, inference_form  # noqa: E402
 from tfzoo.models.registry import create_model, get_spec  # noqa: E402
 from tfzoo.training.benchmark import compare_forwards, randomize_batch_norms  # noqa: E402
 
@@ -65,7 +66,7 @@ def served(version_dir: str):
     return forward
 
 
-def export_forms(name: str, size: int, workdir: str, bfloat16: bool) -> dict:
+def export_forms(name: str, size: int, workdir: str, bfloat16: bool, wrapper_check: bool) -> dict:
     spec = get_spec(name)
     model = randomize_batch_norms(create_model(name, input_shape=(size, size, 3)))
     preprocess = PreprocessConfig(image_size=size, mean=tuple(spec.mean), std=tuple(spec.std))
@@ -74,6 +75,12 @@ def export_forms(name: str, size: int, workdir: str, bfloat16: bool) -> dict:
         forms["fused_bf16"] = {"precision": "bfloat16"}
     paths = {form: export_saved_model(model, os.path.join(workdir, name, form), preprocess=preprocess, **kwargs)
              for form, kwargs in forms.items()}
+    if wrapper_check:
+        # The same folded network through Keras' own exporter: no resize, normalize, softmax, top-k or empty-batch
+        # tf.cond around it. Its ratio to "fused" is the cost of tfzoo's serving graph; to "keras", the network's.
+        paths["fused_keras_export"] = os.path.join(workdir, name, "fused_keras_export", "1")
+        inference_form(model, reparameterize=True, fuse_bn=True)[0].export(paths["fused_keras_export"],
+                                                                            verbose=False)
     attribute, kwargs = KERAS_MODELS[name]
     reference = getattr(keras.applications, attribute)(weights=None, input_shape=(size, size, 3), **kwargs)
     paths["keras"] = os.path.join(workdir, name, "keras", "1")
@@ -92,7 +99,7 @@ def _ratio(runs: dict, a: str, b: str) -> dict:
 
 def bench(name: str, args, workdir: str) -> dict:
     size = args.image_size or get_spec(name).input_size
-    paths = export_forms(name, size, workdir, args.bfloat16)
+    paths = export_forms(name, size, workdir, args.bfloat16, args.wrapper_check)
     forwards = {form: served(path) for form, path in paths.items()}
     pixels = tf.random.stateless_uniform([args.batch_size, size, size, 3], seed=(0, 0), maxval=255.0)
     runs = compare_forwards(forwards, {form: pixels for form in forwards}, rounds=args.rounds, seconds=args.seconds)
@@ -102,6 +109,10 @@ def bench(name: str, args, workdir: str) -> dict:
               "unfused_vs_keras": _ratio(runs, "unfused", "keras")}
     if args.bfloat16:
         result["bf16_vs_fused"] = _ratio(runs, "fused_bf16", "fused")
+    if args.wrapper_check:
+        result["fused_vs_fused_keras_export"] = _ratio(runs, "fused", "fused_keras_export")
+        result["fused_keras_export_vs_keras"] = _ratio(runs, "fused_keras_export", "keras")
+        print({key: round(value["ratio"], 3) for key, value in result.items() if key.startswith("fused_")})
     return result
 
 
@@ -142,6 +153,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0, help="target length of one measurement")
     parser.add_argument("--bfloat16", action="store_true", help="also time the --precision bfloat16 export")
+    parser.add_argument("--wrapper_check", action="store_true",
+                        help="also time the folded network exported by Keras' own model.export()")
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args()
     results = []
