@@ -150,7 +150,7 @@ def test_cli_exports_a_registered_model_and_benchmarks_the_fused_form(tmp_path):
         results = {key: future.result() for key, future in futures.items()}
     for result in results.values():
         assert result.returncode == 0, result.stderr
-    assert "34 folded batch norms, 0 left, fresh weights" in results["export"].stdout
+    assert "34 folded batch norms, 0 left, float32, fresh weights" in results["export"].stdout
     metadata = read_export_metadata(str(tmp_path / "mnv3" / "1"))
     assert metadata["model"] == "mobilenet_v3_small_050" and metadata["num_classes"] == 1000
     assert metadata["preprocess"]["image_size"] == 32 and metadata["form"]["fused_batchnorms"] == 34
