@@ -84,6 +84,13 @@ MISTAKES = [
     ("export-output-under-file", ["export", "--run_dir", "{corrupt}", "--output", "{file}/1"], "is a file", FAST),
     ("export-top-k", ["export", "--run_dir", "{corrupt}", "--output", "{tmp}/out", "--top_k", "0"], "--top_k", FAST),
     ("export-missing-run", ["export", "--run_dir", "{missing}", "--output", "{tmp}/out"], "not found", FAST),
+    ("export-no-source", ["export", "--output", "{tmp}/out"], "--run_dir RUN, or --model NAME", FAST),
+    ("export-run-and-model", ["export", "--run_dir", "{corrupt}", "--model", "resnet18", "--output", "{tmp}/out"],
+     "not both", FAST),
+    ("export-size-with-run", ["export", "--run_dir", "{corrupt}", "--image_size", "64", "--output", "{tmp}/out"],
+     "--image_size goes with --model", FAST),
+    ("export-image-size", ["export", "--model", "resnet18", "--image_size", "0", "--output", "{tmp}/out"],
+     "--image_size", FAST),
     ("export-unsafe-model", ["export", "--run_dir", "{unsafe}", "--output", "{tmp}/out"], "safe mode", TF),
     # predict
     ("predict-no-source", ["predict", "{good_png}"], "--source", FAST),

@@ -1,4 +1,4 @@
-"""Export in inference form: RepVGG blocks in deploy form by default, conv -> BN folding with ``fuse_bn``.
+"""Export in inference form: RepVGG blocks in deploy form and conv -> BN pairs folded, both by default.
 
 The exported SavedModel's probabilities must equal the trained (training-form) Keras model's, and the
 metadata must say which form was written.
@@ -58,7 +58,8 @@ def test_repvgg_exports_in_deploy_form_with_equal_predictions(tmp_path):
     model = tiny_repvgg()
     version_dir = export_saved_model(model, str(tmp_path / "repvgg"), preprocess=PREPROCESS)
     assert read_export_metadata(version_dir)["form"] == {"form": "deploy", "reparameterized_layers": 3,
-                                                         "fused_batchnorms": 0}
+                                                         "fused_batchnorms": 0, "unfused_batchnorms": 0,
+                                                         "precision": "float32"}
     # Only the deploy form's variables were saved: one kernel and bias per block, no BN statistics.
     saved = tf.saved_model.load(version_dir)
     names = sorted(v.name.split(":")[0] for v in saved.variables)
@@ -73,11 +74,32 @@ def test_repvgg_exports_in_deploy_form_with_equal_predictions(tmp_path):
 
 def test_fuse_bn_export_matches_and_training_form_can_be_kept(tmp_path):
     model = tiny_conv_bn()
-    version_dir = export_saved_model(model, str(tmp_path / "convbn"), preprocess=PREPROCESS, fuse_bn=True)
+    version_dir = export_saved_model(model, str(tmp_path / "convbn"), preprocess=PREPROCESS)  # fused by default
     assert read_export_metadata(version_dir)["form"] == {"form": "plain", "reparameterized_layers": 0,
-                                                         "fused_batchnorms": 2}
+                                                         "fused_batchnorms": 2, "unfused_batchnorms": 0,
+                                                         "precision": "float32"}
     _check_export_matches(model, version_dir)
 
     kept, form = inference_form(tiny_repvgg(), reparameterize=False, fuse_bn=False)
-    assert form == {"form": "training", "reparameterized_layers": 0, "fused_batchnorms": 0}
+    assert form == {"form": "training", "reparameterized_layers": 0, "fused_batchnorms": 0,
+                    "unfused_batchnorms": 7, "precision": "float32"}  # 2 per block, 3 with an identity branch
     assert not kept.get_layer("stage0").deploy
+    kept, form = inference_form(model, reparameterize=True, fuse_bn=False)  # --nofuse_bn
+    assert kept is model and form["fused_batchnorms"] == 0 and form["unfused_batchnorms"] == 2
+
+
+def test_bfloat16_export_stores_bfloat16_weights_and_serves_float32_probabilities(tmp_path):
+    """``precision="bfloat16"``: folded first, weights rounded to bfloat16 once, probabilities still float32."""
+    model = tiny_conv_bn()
+    version_dir = export_saved_model(model, str(tmp_path / "bf16"), preprocess=PREPROCESS, precision="bfloat16")
+    form = read_export_metadata(version_dir)["form"]
+    assert (form["precision"], form["fused_batchnorms"], form["unfused_batchnorms"]) == ("bfloat16", 2, 0)
+    saved = tf.saved_model.load(version_dir)
+    assert {v.name.split(":")[0]: v.dtype for v in saved.variables} == {
+        name: tf.bfloat16 for name in ("conv/kernel", "conv/bias", "dw/kernel", "dw/bias", "fc/kernel", "fc/bias")}
+    images = _images()
+    served = saved.signatures["serving_default"](images=tf.constant(images))["probabilities"]
+    expected = model(normalize(images, PREPROCESS), training=False).numpy()
+    assert served.dtype == tf.float32
+    error = np.abs(served.numpy() - expected).max()
+    assert 1e-6 < error < 2e-2  # rounded (so really bfloat16), but close: 8 mantissa bits, a few layers

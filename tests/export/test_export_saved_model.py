@@ -87,11 +87,16 @@ def test_export_writes_version_one_with_metadata(exported, export_base):
 def test_export_stores_each_weight_once(prob_model, exported, loaded):
     # Keras' ExportArchive.track(model) saved every weight twice (keras-team/keras#23553): 2x disk and RAM.
     # count_params() counts trainable weights and BN statistics; the dropout seed state is not serving state.
-    assert checkpoint_values(exported) == prob_model.count_params()
+    # The default export is the fused form: its weights, each once, and no BatchNorm left.
+    served_model, form = saved_model_module.inference_form(prob_model, reparameterize=True, fuse_bn=True)
+    assert read_export_metadata(exported)["form"] == form == {
+        "form": "plain", "reparameterized_layers": 0, "fused_batchnorms": 34, "unfused_batchnorms": 0,
+        "precision": "float32"}
+    assert checkpoint_values(exported) == served_model.count_params() < prob_model.count_params()
     revived = {variable.name.split(":")[0]: variable.numpy() for variable in loaded.variables}
-    assert len(revived) == len(loaded.variables) == len(prob_model.weights)
-    assert len(loaded.trainable_variables) == len(prob_model.trainable_weights)
-    for weight in prob_model.weights:
+    assert len(revived) == len(loaded.variables) == len(served_model.weights)
+    assert len(loaded.trainable_variables) == len(served_model.trainable_weights)
+    for weight in served_model.weights:
         np.testing.assert_array_equal(revived[weight.path], weight.numpy(), err_msg=weight.path)
 
 

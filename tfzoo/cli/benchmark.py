@@ -1,4 +1,8 @@
-"""`tfzoo benchmark --model NAME`: parameters, FLOPs and inference images/s."""
+"""`tfzoo benchmark --model NAME`: parameters, FLOPs and inference images/s.
+
+``--fused`` times the inference form that `tfzoo export` writes by default
+(RepVGG re-parameterized, conv -> BatchNorm pairs folded).
+"""
 
 import json
 
@@ -10,7 +14,11 @@ flags.DEFINE_integer("image_size", None, "Resolution (default: the model's).")
 flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
 flags.DEFINE_integer("iterations", 10, "Timed batches per repeat.")
 flags.DEFINE_boolean("xla", False, "Compile the forward pass with XLA.")
+flags.DEFINE_boolean("fused", False, "Time the exported inference form: RepVGG re-parameterized and every "
+                     "conv -> BatchNorm pair folded, as `tfzoo export` writes it.")
 flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "bfloat16: time the bfloat16 inference form "
+                  "of `tfzoo export --precision bfloat16` (implies --fused: folded first, then bfloat16 weights).")
 FLAGS = flags.FLAGS
 LOADS_TENSORFLOW_ITSELF = True
 
@@ -37,8 +45,16 @@ def main(args):
         raise UsageError(f"--image_size {size} is too small for {spec.name}: it needs at least "
                          f"{spec.min_input_size} px")
     model = create_model(spec.name, num_classes=FLAGS.num_classes, input_shape=(size, size, 3))
+    form = None
+    if FLAGS.fused or FLAGS.precision != "float32":
+        from tfzoo.export.saved_model import inference_form
+
+        model, form = inference_form(model, reparameterize=True, fuse_bn=True, precision=FLAGS.precision)
     result = {"model": spec.name, "image_size": size, "batch_size": FLAGS.batch_size,
               **count_params(model), "gflops": round(count_flops(model, size) / 1e9, 4)}
+    if form is not None:
+        result.update(form=form["form"], fused_batchnorms=form["fused_batchnorms"],
+                      reparameterized_layers=form["reparameterized_layers"], precision=form["precision"])
     result["images_per_sec"] = round(time_inference(model, FLAGS.batch_size, size, xla=FLAGS.xla,
                                                     iterations=FLAGS.iterations), 2)
     if FLAGS.json:

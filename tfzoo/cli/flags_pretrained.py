@@ -55,8 +55,8 @@ def pretrained_value():
 def define_pretrained_model_flags() -> None:
     """``--model`` and ``--pretrained`` for verbs that can start from published weights (predict, export)."""
     if "model" not in flags.FLAGS:
-        flags.DEFINE_string("model", None, "With --pretrained: the registered model name or alias "
-                            "(`tfzoo list --pretrained`).")
+        flags.DEFINE_string("model", None, "Registered model name or alias; with --pretrained, one that has "
+                            "published weights (`tfzoo list --pretrained`).")
     define_pretrained_flag()
 
 

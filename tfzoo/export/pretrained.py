@@ -34,7 +34,11 @@ def pretrained_preprocess(model) -> PreprocessConfig:
 
 
 def pretrained_model(name: str, pretrained, image_size: int | None = None):
-    """The pretrained classifier (softmax outputs) at `image_size` (default: the checkpoint's input size)."""
+    """The pretrained classifier (softmax outputs) at `image_size` (default: the checkpoint's input size).
+
+    With ``pretrained=None`` the model has fresh weights and 1000 classes
+    (``tfzoo export --model NAME`` for serving benchmarks).
+    """
     return create_model(name, pretrained=pretrained,
                         input_shape=(image_size, image_size, 3) if image_size else None)
 

@@ -31,7 +31,7 @@ class ZooModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config["zoo_info"] = dict(self.zoo_info)
+        config["zoo_info"] = _plain(self.zoo_info)
         return config
 
     @classmethod
@@ -41,6 +41,21 @@ class ZooModel(keras.Model):
         model = super().from_config(config, custom_objects=custom_objects)
         model.zoo_info = dict(info)
         return model
+
+
+def _plain(value):
+    """`value` with Keras' tracked dicts and lists (which hold a reference to the model) turned into plain ones.
+
+    Attributes of a Keras layer are wrapped in ``TrackedDict`` / ``TrackedList``
+    objects whose tracker points back at the model, so a ``copy.deepcopy`` of
+    a config that held them copied the whole model (seconds per call).
+    """
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value) if type(value) in (list, tuple) else [
+            _plain(item) for item in value]
+    return value
 
 
 def describe(model) -> str:

@@ -13,14 +13,14 @@ compared (see ``scripts/bench_vs_keras.py`` and ``BENCHMARKS.md``).
 
 from __future__ import annotations
 
-import math
 import statistics
-import time
 from typing import Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfzoo.training.timing import compare_forwards, time_batches
 
 
 def count_params(model: keras.Model) -> dict:
@@ -123,25 +123,6 @@ def random_images(model: keras.Model, batch_size: int, image_size: int, seed: in
     return tf.random.stateless_uniform([batch_size, image_size, image_size, model.input_shape[-1]], seed=(seed, 0))
 
 
-def time_batches(forward: Callable, images: tf.Tensor, iterations: int) -> float:
-    """Images/s of `iterations` back-to-back calls of `forward` on `images`.
-
-    The clock stops after the last output is copied to the host, so work
-    that runs asynchronously (on a GPU) is counted.
-    """
-    start = time.perf_counter()
-    for _ in range(iterations):
-        out = forward(images)
-    np.asarray(out)
-    return int(images.shape[0]) * iterations / (time.perf_counter() - start)
-
-
-def iterations_for(forward: Callable, images: tf.Tensor, seconds: float) -> int:
-    """Calls of `forward` that take about `seconds` (at least 1), from one timed call."""
-    rate = time_batches(forward, images, 1)
-    return max(1, math.ceil(seconds * rate / int(images.shape[0])))
-
-
 def time_inference(model: keras.Model, batch_size: int, image_size: int, *, xla: bool = False, warmup: int = 3,
                    iterations: int = 10, repeats: int = 3) -> float:
     """Median images/s of `model(x, training=False)` on random input."""
@@ -185,15 +166,6 @@ def compare_inference(
     Returns:
         ``{name: {"images_per_sec": [one rate per round], "iterations": n}}``.
     """
-    names = list(models)
-    forwards = {name: inference_function(models[name], xla=xla) for name in names}
-    images = {name: random_images(models[name], batch_size, image_size) for name in names}
-    for name in names:
-        for _ in range(warmup):
-            np.asarray(forwards[name](images[name]))
-    counts = {name: iterations or iterations_for(forwards[name], images[name], seconds) for name in names}
-    rates = {name: [] for name in names}
-    for round_index in range(rounds):
-        for name in names if round_index % 2 == 0 else reversed(names):
-            rates[name].append(time_batches(forwards[name], images[name], counts[name]))
-    return {name: {"images_per_sec": rates[name], "iterations": counts[name]} for name in names}
+    forwards = {name: inference_function(model, xla=xla) for name, model in models.items()}
+    images = {name: random_images(model, batch_size, image_size) for name, model in models.items()}
+    return compare_forwards(forwards, images, rounds=rounds, iterations=iterations, seconds=seconds, warmup=warmup)
