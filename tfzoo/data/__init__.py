@@ -7,10 +7,12 @@ predict use).
 
 Modules: `pipeline` (shared batching recipe, `DatasetBundle`), `digits`,
 `folder`, `tfds_source` (one per source), `splits` (seeded stratified
-splits), `loader` (`load_dataset`), `preprocessing` (image transforms).
+splits), `loader` (`load_dataset`, `load_eval_dataset`), `preprocessing` (image transforms).
 """
 
-from tfzoo.data.loader import DATASET_NAMES_HELP, dataset_defaults, default_image_size, load_dataset
+from tfzoo.data.loader import (DATASET_NAMES_HELP, dataset_defaults, default_image_size, load_dataset,
+                               load_eval_dataset)
 from tfzoo.data.pipeline import DatasetBundle
 
-__all__ = ["DATASET_NAMES_HELP", "DatasetBundle", "dataset_defaults", "default_image_size", "load_dataset"]
+__all__ = ["DATASET_NAMES_HELP", "DatasetBundle", "dataset_defaults", "default_image_size", "load_dataset",
+           "load_eval_dataset"]
