@@ -63,6 +63,7 @@ def load_dataset(
     input_context=None,
     augment=None,
     token_labels=None,
+    views=None,
 ) -> DatasetBundle:
     """Builds the train and validation pipelines of a dataset.
 
@@ -88,6 +89,9 @@ def load_dataset(
         augment: Optional `tfzoo.data.augment.AugmentConfig` for the train split.
         token_labels: Optional `tfzoo.data.token_labels.TokenLabelConfig`
             (see `pipeline.build_bundle`).
+        views: Optional self-supervised views map (see `pipeline.build_bundle`);
+            the train split is then read in its stored order (no file
+            shuffling), so that an example's index names it in every epoch.
 
     Returns:
         A `DatasetBundle`.
@@ -99,9 +103,9 @@ def load_dataset(
         raise UsageError(f"batch_size must be positive, got {batch_size}")
     source = open_source(name, image_size=preprocess.image_size, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
                          download=download, seed=seed, val_fraction=val_fraction,
-                         shuffle_files=input_context is None)
+                         shuffle_files=input_context is None and views is None)
     return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment,
-                        token_labels=token_labels)
+                        token_labels=token_labels, views=views)
 
 
 def load_eval_dataset(name: str = "digits", *, preprocess: PreprocessConfig, batch_size: int,

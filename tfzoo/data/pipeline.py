@@ -130,6 +130,7 @@ def build_bundle(
     input_context=None,
     augment: augment_lib.AugmentConfig | None = None,
     token_labels=None,
+    views=None,
 ) -> DatasetBundle:
     """Builds the train and val pipelines of `source`.
 
@@ -151,6 +152,12 @@ def build_bundle(
             labels become ``{"label": int32, "cls": [C], "dense": [N, C]}``,
             the targets cut from each image's label map with the image's own
             crop box and flip (`token_labels.token_targets`).
+        views: Optional map function of self-supervised pre-training:
+            decoded image -> tuple of normalized views
+            (`tfzoo.data.ssl_augment.views_fn`). The train batches then are
+            ``({"views": (view_batch, ...), "index": int32 [B]}, labels)``,
+            ``index`` being each example's position in the unshuffled train
+            split (a memory-bank row); `augment` does not apply.
 
     Returns:
         The `DatasetBundle`.
@@ -180,7 +187,9 @@ def build_bundle(
         return images, labels
 
     train_source = source.train
-    if token_labels is not None:
+    if views is not None:
+        train_source, train_map, normalize_train_batch = _view_train(source, views)
+    elif token_labels is not None:
         train_source, train_map = _token_label_train(source, preprocess, token_labels, rand_augment)
     buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
     shuffled = shard(train_source, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
@@ -222,6 +231,17 @@ def eval_batches(examples: tf.data.Dataset, decode, preprocess: PreprocessConfig
             .batch(batch_size, drop_remainder=False)
             .map(normalize_batch, num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE))
+
+
+def _view_train(source: Source, views):
+    """Indexed train examples (index = position in the unshuffled split), a views map and no batch map."""
+    decode = source.decode
+    indexed = source.train.enumerate().map(lambda index, example: (example[0], example[1], tf.cast(index, tf.int32)))
+
+    def train_map(item, label, index):
+        return {"views": tuple(views(decode(item))), "index": index}, tf.cast(label, tf.int32)
+
+    return indexed, train_map, lambda inputs, labels: (inputs, labels)
 
 
 def _token_label_train(source: Source, preprocess: PreprocessConfig, config, rand_augment):

@@ -185,3 +185,27 @@ RUN_DEFAULTS = {
                  crop_scale_min=0.14, hflip=True),
     "instdisc": dict(_SGD_200, weight_decay=5e-4),
 }
+
+
+def pretrain_config(method: str, unset=(), **fields):
+    """A `TrainConfig` for self-supervised pre-training with `method`'s defaults where `fields` leave them.
+
+    Args:
+        method: One of `METHODS`.
+        unset: Names of `fields` that hold a flag's default rather than a
+            user's choice (the CLI passes its unset flags): the method's
+            default wins for those.
+        **fields: `TrainConfig` fields and `SSLConfig` fields (by name).
+
+    Returns:
+        The `TrainConfig` with ``ssl`` set (method fields resolved when the run starts).
+    """
+    from tfzoo.training.config import TrainConfig
+
+    check_method(method)
+    ssl_names = {field.name for field in dataclasses.fields(SSLConfig)} - {"method"}
+    ssl_fields = {key: fields.pop(key) for key in list(fields) if key in ssl_names}
+    run_fields = dict(RUN_DEFAULTS[method])
+    run_fields.update({key: value for key, value in fields.items() if key not in unset or key not in run_fields})
+    run_fields.setdefault("label_smoothing", 0.0)  # no labels are learned
+    return TrainConfig(**run_fields, ssl=SSLConfig(method=method, **ssl_fields))
