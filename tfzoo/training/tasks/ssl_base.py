@@ -288,6 +288,10 @@ class SSLTask(Task):
         """``fn(trained_model) -> (features, labels)`` for the kNN monitor, or None (a pass over the train split)."""
         return None
 
+    def knn_backbone_fn(self):
+        """``fn(trained_model) -> keras.Model`` whose features the kNN monitor compares, or None: the backbone."""
+        return None
+
     def callbacks(self, context):
         return [self.monitor(context)]
 
@@ -303,7 +307,7 @@ class SSLTask(Task):
             labels = np.concatenate([np.asarray(y).reshape(-1) for _, y in bundle.train]).astype(np.int32)
             features_fn = _with_labels(features_fn, labels)
         self._monitor = KNNMonitor(bundle.val, bundle.num_classes, train_data=bundle.train,
-                                   train_features_fn=features_fn, k=self.ssl.knn_k,
+                                   train_features_fn=features_fn, backbone_fn=self.knn_backbone_fn(), k=self.ssl.knn_k,
                                    temperature=self.ssl.knn_temperature, verbose=True)
         return self._monitor
 
