@@ -17,15 +17,19 @@ TINY_SSL = {
 
 
 def tiny_backbone(num_classes=10, input_shape=(16, 16, 3), include_top=True, pooling=None, weights=None,
-                  name=TINY_BACKBONE, **_):
-    """Conv-BN-ReLU twice (the second strided), global average pooling; a classifier with the top."""
+                  name=TINY_BACKBONE, batch_norm=True, **_):
+    """Conv-BN-ReLU twice (the second strided), global average pooling; a classifier with the top.
+
+    ``batch_norm=False`` leaves the BN layers out (replica-count independent, for the mirrored tests).
+    """
     import keras
 
     inputs = keras.Input(input_shape, name="images")
     x = inputs
     for index, (width, stride) in enumerate(((8, 1), (16, 2))):
         x = keras.layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"conv{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
         x = keras.layers.ReLU(name=f"relu{index}")(x)
     if include_top or pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
@@ -53,3 +57,80 @@ def tiny_pretrain_config(method: str, run_dir, **overrides):
                   image_size=16, verbose=0, warmup_epochs=0.0, **TINY_SSL[method])
     fields.update(overrides)
     return pretrain_config(method, **fields)
+
+
+# --------------------------------------------------------------------------- two-replica child
+def child_losses_mirrored_vs_single(out_file: str) -> None:
+    """SimCLR, SwAV and MoCo v3 losses of one global batch: one device vs two logical CPUs (BN-free nets)."""
+    import numpy as np
+
+    from tests.training.distributed_testlib import _two_logical_cpus
+
+    _two_logical_cpus()
+    import keras
+    import tensorflow as tf
+
+    from tfzoo.training.strategy import create_strategy
+    from tfzoo.training.tasks._heads_shim import mlp
+    from tfzoo.training.tasks.base import RunContext
+    from tfzoo.training.tasks.moco_v3 import MoCoV3Model
+    from tfzoo.training.tasks.simclr import SimCLRModel
+    from tfzoo.training.tasks.swav import SwAVModel
+
+    rng = np.random.default_rng(0)
+    batch = 8
+    views = {16: [rng.normal(size=(batch, 16, 16, 3)).astype("float32") for _ in range(2)],
+             8: [rng.normal(size=(batch, 8, 8, 3)).astype("float32") for _ in range(2)]}
+    context = RunContext(steps_per_epoch=4, epochs=2, batch_size=batch, replicas=1, num_train=batch, num_classes=2)
+
+    def build(method):
+        keras.utils.set_random_seed(3)
+        backbone = tiny_backbone(input_shape=(16, 16, 3), include_top=False, pooling="avg", batch_norm=False)
+        if method == "simclr":
+            model = SimCLRModel(backbone, context, temperature=0.5, proj_dim=4, proj_hidden_dim=8)
+            model.projector = mlp(16, [8, 4], name="projector")
+            crops = views[16]
+        elif method == "swav":
+            model = SwAVModel(backbone, context, proj_dim=4, proj_hidden_dim=8, num_prototypes=5,
+                              temperature=0.1, sinkhorn_epsilon=0.5, freeze_prototypes_epochs=0)
+            model.projector = mlp(16, [8, 4], name="projector")
+            crops = views[16] + views[8]
+        else:
+            model = MoCoV3Model(backbone, context, proj_dim=4, proj_hidden_dim=8, pred_hidden_dim=8, temperature=0.2)
+            model.projector = mlp(16, [8, 4], name="projector")
+            model.predictor = mlp(4, [8, 4], name="predictor")
+            model.momentum_projector = mlp(16, [8, 4], name="momentum_projector")
+            model.momentum_projector.set_weights([w * 0.5 for w in model.projector.get_weights()])
+        return model, crops if method != "moco_v3" else views[16]
+
+    strategies = {name: create_strategy(name) for name in ("one_device", "mirrored")}
+    results = {}
+    for method in ("simclr", "swav", "moco_v3"):
+        for name, strategy in strategies.items():
+            with strategy.scope():
+                model, crops = build(method)
+            replicas = strategy.num_replicas_in_sync
+            share = batch // replicas
+
+            def shard(ctx, crops=crops, share=share):
+                start = ctx.replica_id_in_sync_group * share
+                return {"views": tuple(tf.constant(c[start:start + share]) for c in crops),
+                        "index": tf.range(start, start + share)}
+
+            inputs = strategy.experimental_distribute_values_from_function(shard)
+
+            @tf.function
+            def loss_of(inputs, model=model, strategy=strategy):
+                per_replica = strategy.run(lambda x: model.ssl_loss(x, tf.constant(0, tf.int64))[0], args=(inputs,))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+            results[f"{method}_{name}"] = np.array(loss_of(inputs))
+            results[f"{method}_{name}_replicas"] = np.array(replicas)
+    np.savez(out_file, **results)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1] == "losses_mirrored":
+        child_losses_mirrored_vs_single(sys.argv[2])
