@@ -90,8 +90,8 @@ def test_method_table_matches_the_papers():
 @pytest.mark.parametrize("method", ["moco_v1", "simclr", "swav"])
 def test_views_shapes_ranges_and_differ(method):
     if method == "swav":
-        fn = ssl_augment.multi_crop_fn(32, PRE, num_crops=(2, 2))
-        sizes = [32, 32, 14, 14]
+        fn = ssl_augment.multi_crop_fn(32, PRE, num_crops=(2, 1))
+        sizes = [32, 32, 14]
     else:
         fn = ssl_augment.two_view_fn(method, 32, PRE)
         sizes = [32, 32]
@@ -109,7 +109,8 @@ def test_views_shapes_ranges_and_differ(method):
 
 def _pipeline_views(seed):
     tf.random.set_seed(seed)
-    fn = ssl_augment.two_view_fn("moco_v1", 32, PRE)
+    # Every random op but the (costly to trace) color jitter: crop, flip, grayscale and blur draws.
+    fn = ssl_augment.two_view_fn("moco_v2", 32, PRE, jitter_p=0.0)
     data = tf.data.Dataset.from_tensor_slices(np.stack([_image(40, s) for s in range(2)])).map(fn)
     return [tuple(v.numpy() for v in views) for views in data]
 
@@ -138,3 +139,59 @@ def test_moco_v3_second_view_solarizes_sometimes():
     assert np.all(solarized | np.isclose(seconds, 200, atol=1e-3))
     assert 1 <= solarized.sum() <= 20
     assert math.isclose(ssl_augment.METHODS["moco_v3"][1].solarize_p, 0.2)
+
+
+def _tiny_source(count=10, size=12):
+    from tfzoo.data.pipeline import Source
+
+    # Image i is filled with the value 10 * i, so a view's index can be read back from its pixels.
+    images = np.stack([np.full((size, size, 3), 10 * i, np.uint8) for i in range(count)])
+    labels = np.arange(count) % 3
+    train = tf.data.Dataset.from_tensor_slices((images, labels))
+    return Source(name="tiny", train=train, val=train, decode=lambda item: item, class_names=["a", "b", "c"],
+                  num_train=count, num_val=count)
+
+
+def test_pipeline_views_fn_with_train_index_and_shards():
+    from tfzoo.data.pipeline import build_bundle
+
+    def views(image):  # stand-in views: the raw pixels and their negation
+        image = tf.cast(image, tf.float32)
+        return image, -image
+
+    pre = PreprocessConfig(image_size=12)
+    seen = []
+    for pipeline_id in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline_id)
+        bundle = build_bundle(_tiny_source(), pre, 1, views_fn=views, train_index=True, input_context=context)
+        for (first, second), targets in bundle.train.as_numpy_iterator():
+            assert first.shape == (1, 12, 12, 3) and first.dtype == np.float32
+            np.testing.assert_array_equal(second, -first)
+            index = int(targets["index"][0])
+            assert first[0, 0, 0, 0] == 10 * index and targets["label"][0] == index % 3
+            assert targets["index"].dtype == np.int32
+            seen.append(index)
+        # The val split keeps the classification transform: [B, 12, 12, 3] images, int labels.
+        images, labels = next(iter(bundle.val))
+        assert images.shape[1:] == (12, 12, 3) and labels.dtype == tf.int32
+    assert sorted(seen) == list(range(10))  # the two shards partition the split, indices name the examples
+
+    plain = build_bundle(_tiny_source(), pre, 5, views_fn=views)
+    _, labels = next(iter(plain.train))
+    assert labels.dtype == tf.int32 and labels.shape == (5,)
+    with pytest.raises(ValueError, match="views_fn"):
+        build_bundle(_tiny_source(), pre, 5, train_index=True)
+    from tfzoo.data.augment import AugmentConfig
+    with pytest.raises(ValueError, match="augment"):
+        build_bundle(_tiny_source(), pre, 5, views_fn=views, augment=AugmentConfig(random_erasing=0.25))
+
+
+def test_load_dataset_with_two_view_fn():
+    from tfzoo.data import load_dataset
+
+    pre = PreprocessConfig(image_size=16)
+    fn = ssl_augment.two_view_fn("simclr", 16, pre, flip=False, scale=(0.5, 1.0), jitter_p=0.0)
+    bundle = load_dataset("digits", preprocess=pre, batch_size=8, views_fn=fn, train_index=True)
+    (first, second), targets = next(iter(bundle.train))
+    assert first.shape == (8, 16, 16, 3) and second.shape == (8, 16, 16, 3)
+    assert np.all((targets["index"].numpy() >= 0) & (targets["index"].numpy() < bundle.num_train))

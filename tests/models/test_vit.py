@@ -272,3 +272,43 @@ def test_keras_file_round_trip_safe_mode(name, tmp_path):
     if name.startswith("deit"):
         cls_logits, dist_logits = distillation_heads(loaded)(x)
         assert cls_logits.shape == dist_logits.shape == (2, 4)
+
+
+def _numpy_sincos(grid_h, grid_w, dim, temperature=10000.0):
+    """MoCo v3's table by loops: patch m gets (sin, cos)(a w_d), (sin, cos)(b w_d), a = m // gh, b = m % gh."""
+    quarter = dim // 4
+    table = np.zeros((1 + grid_h * grid_w, dim))  # row 0: the class token's zeros
+    for m in range(grid_h * grid_w):
+        a, b = m // grid_h, m % grid_h
+        for d in range(quarter):
+            omega = temperature ** (-d / quarter)
+            table[1 + m, [d, quarter + d, 2 * quarter + d, 3 * quarter + d]] = [
+                np.sin(a * omega), np.cos(a * omega), np.sin(b * omega), np.cos(b * omega)]
+    return table[None]
+
+
+def test_moco_v3_sincos_position_embedding_and_frozen_patch_embed(monkeypatch, tmp_path):
+    from tfzoo.layers.pos_embed import AbsolutePositionEmbedding, sincos_2d_position_embedding
+
+    np.testing.assert_allclose(sincos_2d_position_embedding((3, 3), 8), _numpy_sincos(3, 3, 8), atol=1e-6)
+    np.testing.assert_allclose(sincos_2d_position_embedding((2, 3), 12), _numpy_sincos(2, 3, 12), atol=1e-6)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_2d_position_embedding((2, 2), 6)
+    with pytest.raises(ValueError, match="embedding"):
+        AbsolutePositionEmbedding(embedding="rope")
+
+    config = vit.ViTConfig(patch_size=8, embed_dim=24, depth=1, num_heads=2, img_size=32)
+    monkeypatch.setitem(vit.VARIANTS, "test", config)
+    default = vit.ViT("test", num_classes=3)
+    moco = vit.ViT("test", num_classes=3, pos_embed="sincos", freeze_patch_embed=True)
+    assert default.count_params() == moco.count_params() == vit.num_params(config, num_classes=3)
+    frozen = (1 + 16) * 24 + (8 * 8 * 3 * 24 + 24)  # the table and the patch conv's kernel and bias
+    assert _trainable(moco) == _trainable(default) - frozen
+    np.testing.assert_allclose(moco.get_layer("pos_embed").pos_embed.numpy(), _numpy_sincos(4, 4, 24), atol=1e-6)
+    assert "embedding" not in default.get_layer("pos_embed").get_config()  # default configs unchanged
+    path = str(tmp_path / "moco_vit.keras")
+    moco.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert _trainable(loaded) == _trainable(moco) and not loaded.get_layer("patch_embed_proj").trainable
+    x = _images()
+    np.testing.assert_allclose(loaded(x).numpy(), moco(x).numpy(), rtol=1e-6, atol=1e-6)

@@ -12,7 +12,7 @@ Name forms:
 from __future__ import annotations
 
 from tfzoo.data import digits, folder, tfds_source
-from tfzoo.data.pipeline import DatasetBundle, Source, build_bundle, eval_batches
+from tfzoo.data.pipeline import DatasetBundle, Source, build_bundle
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 
@@ -63,7 +63,8 @@ def load_dataset(
     input_context=None,
     augment=None,
     token_labels=None,
-    views=None,
+    views_fn=None,
+    train_index: bool = False,
 ) -> DatasetBundle:
     """Builds the train and validation pipelines of a dataset.
 
@@ -89,9 +90,10 @@ def load_dataset(
         augment: Optional `tfzoo.data.augment.AugmentConfig` for the train split.
         token_labels: Optional `tfzoo.data.token_labels.TokenLabelConfig`
             (see `pipeline.build_bundle`).
-        views: Optional self-supervised views map (see `pipeline.build_bundle`);
-            the train split is then read in its stored order (no file
-            shuffling), so that an example's index names it in every epoch.
+        views_fn: Optional self-supervised views map (see
+            `pipeline.build_bundle`, `tfzoo.data.ssl_augment`).
+        train_index: With `views_fn`, add each train example's index to its
+            labels (see `pipeline.build_bundle`).
 
     Returns:
         A `DatasetBundle`.
@@ -103,29 +105,9 @@ def load_dataset(
         raise UsageError(f"batch_size must be positive, got {batch_size}")
     source = open_source(name, image_size=preprocess.image_size, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
                          download=download, seed=seed, val_fraction=val_fraction,
-                         shuffle_files=input_context is None and views is None)
+                         shuffle_files=input_context is None)
     return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment,
-                        token_labels=token_labels, views=views)
-
-
-def load_eval_dataset(name: str = "digits", *, preprocess: PreprocessConfig, batch_size: int,
-                      data_dir: str | None = None, tfds_data_dir: str | None = None, download: bool = False,
-                      seed: int = 0, val_fraction: float = 0.2) -> DatasetBundle:
-    """Both splits of `load_dataset`'s split (same arguments and seed) with the evaluation transform.
-
-    ``train`` holds every train example once, in a fixed order, center-cropped
-    and normalized like ``val`` (no augmentation, last batch kept): what
-    feature extraction for a kNN monitor or a linear probe needs.
-    """
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be positive, got {batch_size}")
-    source = open_source(name, image_size=preprocess.image_size, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
-                         download=download, seed=seed, val_fraction=val_fraction, shuffle_files=False)
-    return DatasetBundle(
-        name=source.name, train=eval_batches(source.train, source.decode, preprocess, batch_size),
-        val=eval_batches(source.val, source.decode, preprocess, batch_size), num_classes=len(source.class_names),
-        class_names=list(source.class_names), num_train=source.num_train, num_val=source.num_val,
-        skipped_files=source.skipped_files, skipped_paths=tuple(source.skipped_paths))
+                        token_labels=token_labels, views_fn=views_fn, train_index=train_index)
 
 
 def open_source(name: str = "digits", *, image_size: int, data_dir: str | None = None,

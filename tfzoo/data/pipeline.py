@@ -11,6 +11,10 @@ of them, so preprocessing never depends on where the pixels came from:
   (``drop_remainder=True``) -> `normalize` -> prefetch.
 - val: shard -> decode + `eval_transform` (parallel, order kept) -> batch
   (``drop_remainder=False``) -> `normalize` -> prefetch.
+
+Self-supervised pre-training passes ``views_fn`` (`tfzoo.data.ssl_augment`):
+the train split then yields normalized views instead of one image, and with
+``train_index`` each example's index in the train split (its memory-bank row).
 """
 
 from __future__ import annotations
@@ -130,7 +134,8 @@ def build_bundle(
     input_context=None,
     augment: augment_lib.AugmentConfig | None = None,
     token_labels=None,
-    views=None,
+    views_fn: Callable | None = None,
+    train_index: bool = False,
 ) -> DatasetBundle:
     """Builds the train and val pipelines of `source`.
 
@@ -152,12 +157,17 @@ def build_bundle(
             labels become ``{"label": int32, "cls": [C], "dense": [N, C]}``,
             the targets cut from each image's label map with the image's own
             crop box and flip (`token_labels.token_targets`).
-        views: Optional map function of self-supervised pre-training:
-            decoded image -> tuple of normalized views
-            (`tfzoo.data.ssl_augment.views_fn`). The train batches then are
-            ``({"views": (view_batch, ...), "index": int32 [B]}, labels)``,
-            ``index`` being each example's position in the unshuffled train
-            split (a memory-bank row); `augment` does not apply.
+        views_fn: Optional map from a decoded image (``[H, W, C]``, 0..255)
+            to a tuple of normalized views (`ssl_augment.two_view_fn`,
+            `ssl_augment.multi_crop_fn`). It replaces `train_transform`,
+            RandAugment, random erasing and the batch `normalize` of the train
+            split; train batches are then ``(views, labels)`` with ``views`` a
+            tuple of float32 ``[B, s, s, 3]``. The val split is unchanged.
+            Not combinable with `augment` or `token_labels`.
+        train_index: With `views_fn`: train labels become
+            ``{"label": int32 [B], "index": int32 [B]}``, ``index`` being the
+            example's position in the whole (unsharded) train split,
+            ``0 <= index < num_train``, the same every epoch.
 
     Returns:
         The `DatasetBundle`.
@@ -180,27 +190,44 @@ def build_bundle(
             image = rand_augment(image)
         return image, tf.cast(label, tf.int32)
 
+    def val_map(item, label):
+        return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
+
+    def normalize_batch(images, labels):
+        return normalize(images, preprocess), labels
+
     def normalize_train_batch(images, labels):
         images = normalize(images, preprocess)
         if augment.random_erasing > 0:
             images = augment_lib.random_erasing(images, augment.random_erasing)
         return images, labels
 
-    train_source = source.train
-    if views is not None:
-        train_source, train_map, normalize_train_batch = _view_train(source, views)
-    elif token_labels is not None:
-        train_source, train_map = _token_label_train(source, preprocess, token_labels, rand_augment)
-    buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
-    shuffled = shard(train_source, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
-    train = (
-        augment_lib.repeat_examples(shuffled, augment.aug_repeats)
-        .map(train_map, num_parallel_calls=AUTOTUNE, deterministic=False)
-        .batch(batch_size, drop_remainder=True)
-        .map(normalize_train_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
+    if views_fn is not None:
+        if token_labels is not None or augment != augment_lib.AugmentConfig():
+            raise ValueError("views_fn replaces the train augmentation; pass neither augment nor token_labels")
+        train = _views_train(source, views_fn, batch_size, seed, input_context, train_index)
+    else:
+        if train_index:
+            raise ValueError("train_index needs views_fn")
+        train_source = source.train
+        if token_labels is not None:
+            train_source, train_map = _token_label_train(source, preprocess, token_labels, rand_augment)
+        buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
+        shuffled = shard(train_source, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+        train = (
+            augment_lib.repeat_examples(shuffled, augment.aug_repeats)
+            .map(train_map, num_parallel_calls=AUTOTUNE, deterministic=False)
+            .batch(batch_size, drop_remainder=True)
+            .map(normalize_train_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
+            .prefetch(AUTOTUNE)
+        )
+    val = (
+        shard(source.val, input_context)
+        .map(val_map, num_parallel_calls=AUTOTUNE)
+        .batch(batch_size, drop_remainder=False)
+        .map(normalize_batch, num_parallel_calls=AUTOTUNE)
         .prefetch(AUTOTUNE)
     )
-    val = eval_batches(shard(source.val, input_context), decode, preprocess, batch_size)
     return DatasetBundle(
         name=source.name,
         train=train,
@@ -214,34 +241,24 @@ def build_bundle(
     )
 
 
-def eval_batches(examples: tf.data.Dataset, decode, preprocess: PreprocessConfig,
-                 batch_size: int) -> tf.data.Dataset:
-    """``(item, label)`` examples -> normalized `eval_transform` batches, in order, last batch kept.
-
-    The val pipeline of `build_bundle`; also the train split's for feature
-    extraction without augmentation (kNN, linear probes: `tfzoo.data.load_eval_dataset`).
-    """
-    def eval_map(item, label):
-        return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
-
-    def normalize_batch(images, labels):
-        return normalize(images, preprocess), labels
-
-    return (examples.map(eval_map, num_parallel_calls=AUTOTUNE)
-            .batch(batch_size, drop_remainder=False)
-            .map(normalize_batch, num_parallel_calls=AUTOTUNE)
-            .prefetch(AUTOTUNE))
-
-
-def _view_train(source: Source, views):
-    """Indexed train examples (index = position in the unshuffled split), a views map and no batch map."""
+def _views_train(source: Source, views_fn, batch_size: int, seed: int, input_context, train_index: bool):
+    """Train batches of self-supervised views, optionally with each example's train-split index."""
     decode = source.decode
+    train_count = shard_size(source.num_train, input_context)
+    buffer_size = max(1, min(source.shuffle_buffer, MAX_SHUFFLE_BUFFER, train_count))
+    # Enumerate before sharding, so that the index names the example in the whole split.
     indexed = source.train.enumerate().map(lambda index, example: (example[0], example[1], tf.cast(index, tf.int32)))
 
-    def train_map(item, label, index):
-        return {"views": tuple(views(decode(item))), "index": index}, tf.cast(label, tf.int32)
+    def views_map(item, label, index):
+        label = tf.cast(label, tf.int32)
+        return views_fn(decode(item)), ({"label": label, "index": index} if train_index else label)
 
-    return indexed, train_map, lambda inputs, labels: (inputs, labels)
+    return (
+        shard(indexed, input_context).shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+        .map(views_map, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(AUTOTUNE)
+    )
 
 
 def _token_label_train(source: Source, preprocess: PreprocessConfig, config, rand_augment):

@@ -15,6 +15,8 @@ from tfzoo.layers.rep_block import RepVGGBlock
 from tfzoo.layers.reparam import Reparameterizable, fold_batch_norm
 from tfzoo.layers.separable import separable_conv2d
 from tfzoo.layers.squeeze_excite import squeeze_excite
+from tfzoo.layers.ssl_heads import (instdisc_head, moco_projection_head, moco_v3_mlp, moco_v3_predictor,
+                                    moco_v3_projector, simclr_projection_head, swav_head)
 from tfzoo.layers.transformer import (FusedQKVAttention, LayerScale, PrefixTokens, SelectToken, mixer_block, mlp,
                                       multi_head_self_attention, patch_embed, transformer_block, trunc_normal_init)
 from tfzoo.layers.weight_norm import WeightNormalization
@@ -33,4 +35,6 @@ __all__ = [
     "AbsolutePositionEmbedding", "bicubic_matrix", "resample_position_embedding", "FusedQKVAttention", "LayerScale",
     "PrefixTokens", "SelectToken", "mixer_block", "mlp", "multi_head_self_attention", "patch_embed",
     "transformer_block", "trunc_normal_init",
+    "simclr_projection_head", "moco_projection_head", "moco_v3_mlp", "moco_v3_projector", "moco_v3_predictor",
+    "swav_head", "instdisc_head",
 ]

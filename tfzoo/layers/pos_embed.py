@@ -24,6 +24,11 @@ are a ``[out, in]`` matrix per axis, built in NumPy when the grids are static
 applied with one einsum, so gradients reach the stored embedding.
 `resample_position_embedding` applies the same matrices in NumPy, for weight
 conversion.
+
+MoCo v3 (Chen et al. 2021, arXiv 2104.02057; facebookresearch/moco-v3
+``vits.py`` ``build_2d_sincos_position_embedding``) replaces the learned
+embedding by a fixed 2-D sin-cos table (`sincos_2d_position_embedding`): the
+layer's ``embedding="sincos"`` stores that table as a non-trainable weight.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["AbsolutePositionEmbedding", "bicubic_matrix", "resample_position_embedding"]
+__all__ = ["AbsolutePositionEmbedding", "bicubic_matrix", "resample_position_embedding",
+           "sincos_2d_position_embedding"]
+
+EMBEDDINGS = ("learned", "sincos")
 
 
 def _cubic(x, a):
@@ -127,6 +135,40 @@ def resample_position_embedding(pos_embed: np.ndarray, new_grid, old_grid=None, 
     return np.concatenate([prefix, resized.astype(pos_embed.dtype)], axis=1)
 
 
+def sincos_2d_position_embedding(grid_size, dim: int, num_prefix_tokens: int = 1,
+                                 temperature: float = 10000.0) -> np.ndarray:
+    """MoCo v3's fixed 2-D sin-cos position embedding, float32 ``[1, prefix + gh * gw, dim]``.
+
+    With ``omega_d = temperature ** (-d / (dim / 4))`` for ``d < dim / 4``,
+    patch ``m`` gets ``[sin(a_m omega), cos(a_m omega), sin(b_m omega),
+    cos(b_m omega)]`` and the prefix tokens zeros. As in the reference, whose
+    ``torch.meshgrid(arange(gw), arange(gh))`` is indexed ``ij``,
+    ``a_m = m // gh`` and ``b_m = m % gh`` (for a square grid of row-major
+    tokens: ``a`` is the row, ``b`` the column).
+
+    Args:
+        grid_size: ``(gh, gw)`` patch grid.
+        dim: Embedding width, a multiple of 4.
+        num_prefix_tokens: Leading zero embeddings (the class token).
+        temperature: 10000.
+
+    Raises:
+        ValueError: `dim` not divisible by 4.
+    """
+    if dim % 4:
+        raise ValueError(f"the 2-D sin-cos position embedding needs a width divisible by 4, got {dim}")
+    grid_h, grid_w = (int(s) for s in grid_size)
+    first, second = np.meshgrid(np.arange(grid_w, dtype=np.float64), np.arange(grid_h, dtype=np.float64),
+                                indexing="ij")
+    quarter = dim // 4
+    omega = 1.0 / temperature ** (np.arange(quarter, dtype=np.float64) / quarter)
+    out_first = first.reshape(-1, 1) * omega[None]
+    out_second = second.reshape(-1, 1) * omega[None]
+    table = np.concatenate([np.sin(out_first), np.cos(out_first), np.sin(out_second), np.cos(out_second)], axis=1)
+    prefix = np.zeros((num_prefix_tokens, dim))
+    return np.concatenate([prefix, table], axis=0)[None].astype(np.float32)
+
+
 @keras.saving.register_keras_serializable(package="tfzoo")
 class AbsolutePositionEmbedding(keras.layers.Layer):
     """Adds a learned ``[1, num_prefix_tokens + gh * gw, C]`` embedding (timm's ``pos_embed``) to the tokens.
@@ -149,10 +191,12 @@ class AbsolutePositionEmbedding(keras.layers.Layer):
         stride: Divisor from `grid`'s spatial size to the patch grid.
         antialias: PyTorch's bicubic ``antialias`` flag; True is timm's default.
         initializer_range: Std of the truncated-normal initialization (timm: 0.02).
+        embedding: ``"learned"`` (timm) or ``"sincos"``: MoCo v3's fixed
+            `sincos_2d_position_embedding`, a non-trainable weight.
     """
 
     def __init__(self, grid_size=(14, 14), num_prefix_tokens: int = 1, stride: int = 1, antialias: bool = True,
-                 initializer_range: float = 0.02, **kwargs):
+                 initializer_range: float = 0.02, embedding: str = "learned", **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.grid_size = tuple(int(s) for s in grid_size)
@@ -160,13 +204,23 @@ class AbsolutePositionEmbedding(keras.layers.Layer):
         self.stride = int(stride)
         self.antialias = bool(antialias)
         self.initializer_range = float(initializer_range)
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {embedding!r}")
+        self.embedding = embedding
 
     def build(self, tokens_shape, grid_shape=None):
+        fixed = self.embedding == "sincos"
+        if fixed:
+            table = sincos_2d_position_embedding(self.grid_size, tokens_shape[-1], self.num_prefix_tokens)
+            initializer = keras.initializers.Constant(table)
+        else:
+            initializer = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
         self.pos_embed = self.add_weight(
             name="pos_embed",
             shape=(1, self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1], tokens_shape[-1]),
-            initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
+            initializer=initializer,
             dtype="float32",
+            trainable=not fixed,
         )
 
     def _target_grid(self, tokens, grid):
@@ -214,4 +268,6 @@ class AbsolutePositionEmbedding(keras.layers.Layer):
         config.update({"grid_size": list(self.grid_size), "num_prefix_tokens": self.num_prefix_tokens,
                        "stride": self.stride, "antialias": self.antialias,
                        "initializer_range": self.initializer_range})
+        if self.embedding != "learned":  # configs of learned embeddings stay as they were
+            config["embedding"] = self.embedding
         return config

@@ -49,7 +49,7 @@ def _layer_norm(name: str, epsilon: float = LAYER_NORM_EPSILON) -> keras.layers.
 
 
 def patch_embed(x, patch_size: int, embed_dim: int, *, flatten: bool = True, use_bias: bool = True,
-                kernel_initializer: Callable | None = None, name: str = "patch_embed"):
+                kernel_initializer: Callable | None = None, trainable: bool = True, name: str = "patch_embed"):
     """timm's ``PatchEmbed``: a ``patch_size`` conv with stride ``patch_size`` (``<name>_proj``).
 
     Args:
@@ -61,11 +61,13 @@ def patch_embed(x, patch_size: int, embed_dim: int, *, flatten: bool = True, use
         use_bias: Conv bias (timm: True).
         kernel_initializer: Zero-argument factory of the conv initializer
             (default: Keras' glorot uniform).
+        trainable: False freezes the projection (MoCo v3's ``stop_grad_conv1``:
+            a fixed random patch projection).
         name: timm's module path (``patch_embed``; Mixer: ``stem``).
     """
     x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, padding="valid", use_bias=use_bias,
                             kernel_initializer=kernel_initializer() if kernel_initializer else "glorot_uniform",
-                            name=f"{name}_proj")(x)
+                            trainable=trainable, name=f"{name}_proj")(x)
     if flatten:
         x = keras.layers.Reshape((-1, embed_dim), name=f"{name}_flatten")(x)
     return x

@@ -29,6 +29,11 @@ of another grid on load.
 Differences from timm: initialization of the classifier (Keras' uniform
 fan-out, timm truncated normal 0.02) and of the patch conv (Keras' uniform
 fan-in with PyTorch's scale).
+
+MoCo v3's ViT (Chen et al. 2021, arXiv 2104.02057, facebookresearch/moco-v3
+``vits.py``) is this model with ``pos_embed="sincos"`` and
+``freeze_patch_embed=True``; its own initialization (xavier-uniform Linear
+layers, ``qkv`` as three matrices, zero biases) is not reproduced.
 """
 
 from __future__ import annotations
@@ -96,7 +101,8 @@ def num_params(config: ViTConfig, num_classes: int = 1000) -> int:
 
 
 def vit_tokens(inputs, config: ViTConfig, *, img_size: int | None = None, drop_path_rate: float = 0.0,
-               pos_drop_rate: float = 0.0, attn_drop_rate: float = 0.0, proj_drop_rate: float = 0.0):
+               pos_drop_rate: float = 0.0, attn_drop_rate: float = 0.0, proj_drop_rate: float = 0.0,
+               pos_embed: str = "learned", freeze_patch_embed: bool = False):
     """The ViT / DeiT trunk: images -> normalized tokens ``[B, prefix + N, C]`` (layer ``norm``).
 
     Args:
@@ -107,12 +113,16 @@ def vit_tokens(inputs, config: ViTConfig, *, img_size: int | None = None, drop_p
         pos_drop_rate: Dropout after the position embedding (timm ``pos_drop``).
         attn_drop_rate: Dropout on the attention probabilities.
         proj_drop_rate: Dropout after the attention projection and in the MLPs.
+        pos_embed: ``"learned"`` or ``"sincos"`` (MoCo v3's fixed table).
+        freeze_patch_embed: Keep the patch projection at its random
+            initialization (MoCo v3's ``stop_grad_conv1``).
     """
     grid = (img_size or config.img_size) // config.patch_size
     patches = patch_embed(inputs, config.patch_size, config.embed_dim, flatten=False,
-                          kernel_initializer=lambda: keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"))
+                          kernel_initializer=lambda: keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
+                          trainable=not freeze_patch_embed)
     x = PrefixTokens(distilled=config.distilled, name="prefix_tokens")(patches)
-    x = AbsolutePositionEmbedding((grid, grid), num_prefix_tokens=num_prefix_tokens(config),
+    x = AbsolutePositionEmbedding((grid, grid), num_prefix_tokens=num_prefix_tokens(config), embedding=pos_embed,
                                   name="pos_embed")(x, patches)
     if pos_drop_rate > 0:
         x = keras.layers.Dropout(pos_drop_rate, name="pos_drop")(x)
@@ -130,6 +140,10 @@ FAMILY_ARGS = """\
     proj_drop_rate: Dropout after each attention projection and in the MLPs.
     img_size: Input side the position embedding is stored for (default the
         variant's, 224 or 384); other input sizes resample it at run time.
+    pos_embed: ``"learned"`` (timm) or ``"sincos"``: MoCo v3's fixed 2-D
+        sin-cos table (non-trainable; its parameters leave the trainable count).
+    freeze_patch_embed: Freeze the patch projection at its random
+        initialization (MoCo v3's ``stop_grad_conv1``).
 """
 DROP_PATH = " of the last block, growing linearly from 0 over the blocks"
 # The options of every builder over `vit_tokens` (ViT, DeiT), documented by `FAMILY_ARGS`: `vit_doc` puts
@@ -139,6 +153,8 @@ VIT_OPTIONS = (
     inspect.Parameter("attn_drop_rate", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"),
     inspect.Parameter("proj_drop_rate", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"),
     inspect.Parameter("img_size", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | None"),
+    inspect.Parameter("pos_embed", inspect.Parameter.KEYWORD_ONLY, default="learned", annotation="str"),
+    inspect.Parameter("freeze_patch_embed", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"),
 )
 
 
