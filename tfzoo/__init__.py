@@ -4,7 +4,8 @@ The public entry points are the registry functions (`create_model`,
 `list_models`, `model_info`), `reparameterize` / `fuse_bn` (inference-form
 conversion), `UsageError`, and the subpackages `tfzoo.models`,
 `tfzoo.layers`, `tfzoo.losses`, `tfzoo.optimizers`, `tfzoo.data`,
-`tfzoo.training`, `tfzoo.export`, `tfzoo.convert` and `tfzoo.recipes`.
+`tfzoo.training`, `tfzoo.export`, `tfzoo.convert`, `tfzoo.recipes` and
+`tfzoo.visualize`.
 Everything loads on first use (``tfzoo.optimizers.LAMB`` works after a bare
 ``import tfzoo``), so `import tfzoo` stays cheap and the command line can
 start TensorFlow on its own terms.
@@ -24,7 +25,8 @@ _LAZY = {
 }
 
 # Subpackages imported on first attribute access.
-SUBPACKAGES = ("models", "layers", "losses", "optimizers", "data", "training", "export", "convert", "recipes")
+SUBPACKAGES = ("models", "layers", "losses", "optimizers", "data", "training", "export", "convert", "recipes",
+               "visualize")
 
 __all__ = ["create_model", "list_models", "model_info", "UsageError", "reparameterize", "fuse_bn",
            "__version__", *SUBPACKAGES]

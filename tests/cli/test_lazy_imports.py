@@ -14,9 +14,9 @@ assert tfzoo.recipes.list_recipes() and "tensorflow" not in sys.modules
 from tfzoo.training import TrainConfig  # the configuration needs no TensorFlow either
 assert "tensorflow" not in sys.modules
 assert tfzoo.optimizers.LAMB.__name__ == "LAMB"
-for name in ("layers", "losses", "convert", "data", "training", "export", "models"):
+for name in ("layers", "losses", "convert", "data", "training", "export", "models", "visualize"):
     assert getattr(tfzoo, name).__name__ == "tfzoo." + name
-assert callable(tfzoo.training.train) and callable(tfzoo.export.predict_files)
+assert callable(tfzoo.training.train) and callable(tfzoo.export.predict_files) and callable(tfzoo.visualize.cam)
 try:
     tfzoo.no_such_thing
 except AttributeError as error:

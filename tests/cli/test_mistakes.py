@@ -107,6 +107,58 @@ MISTAKES = [
 
     ("predict-unsafe-model", ["predict", "--source", "{unsafe}", "{good_png}"], "safe mode", TF),
     ("predict-corrupt-model", ["predict", "--source", "{corrupt}", "{good_png}"], "not a valid .keras", TF),
+    # linear_eval (issue 14): what is evaluated, then the numbers
+    ("linear-eval-nothing", ["linear_eval"], "pass --run_dir PRETRAIN_RUN", FAST),
+    ("linear-eval-missing-run", ["linear_eval", "--run_dir", "{missing}"], "not found", FAST),
+    ("linear-eval-not-a-run", ["linear_eval", "--run_dir", "{empty_dir}"], "no run.json", FAST),
+    ("linear-eval-classifier-run", ["linear_eval", "--run_dir", "{corrupt}"], "classifier run", FAST),
+    ("linear-eval-no-model-file", ["linear_eval", "--run_dir", "{pretrain_unfinished}"], "no model.keras", FAST),
+    ("linear-eval-model-with-run", ["linear_eval", "--run_dir", "{pretrain}", "--model", "resnet18"],
+     "--model is for --random_init", FAST),
+    ("linear-eval-image-size-with-run", ["linear_eval", "--run_dir", "{pretrain}", "--image_size", "64"],
+     "--image_size is for --random_init", FAST),
+    ("linear-eval-random-no-model", ["linear_eval", "--random_init"], "needs --model", FAST),
+    ("linear-eval-random-and-run", ["linear_eval", "--random_init", "--model", "resnet18", "--run_dir", "{pretrain}"],
+     "drop --run_dir", FAST),
+    ("linear-eval-epochs-zero", ["linear_eval", "--model", "resnet18", "--random_init", "--epochs", "0"], "--epochs",
+     FAST),
+    ("linear-eval-lr-nan", ["linear_eval", "--run_dir", "{pretrain}", "--learning_rate", "nan"], "not a finite", FAST),
+    ("linear-eval-momentum", ["linear_eval", "--run_dir", "{pretrain}", "--momentum", "1"], "--momentum", FAST),
+    ("linear-eval-decay-word", ["linear_eval", "--run_dir", "{pretrain}", "--lr_decay_epochs", "0.6,late"],
+     "--lr_decay_epochs", FAST),
+    ("linear-eval-decay-range", ["linear_eval", "--run_dir", "{pretrain}", "--lr_decay_epochs", "60,80"],
+     "--lr_decay_epochs", FAST),
+    ("linear-eval-knn-k", ["linear_eval", "--run_dir", "{pretrain}", "--knn_k", "0"], "--knn_k", FAST),
+    ("linear-eval-positional", ["linear_eval", "--run_dir", "{pretrain}", "extra"], "unexpected arguments", FAST),
+    ("linear-eval-corrupt-backbone", ["linear_eval", "--run_dir", "{pretrain}"], "not a valid .keras file", TF),
+    # train --init_from (issue 14)
+    ("train-init-from-missing", ["train", "--init_from", "{missing}"], "not found", FAST),
+    ("train-init-from-classifier", ["train", "--init_from", "{corrupt}"], "classifier run", FAST),
+    ("train-init-from-unfinished", ["train", "--init_from", "{pretrain_unfinished}"], "no model.keras", FAST),
+    # cam, features, report (issue 15)
+    ("cam-no-model", ["cam", "{good_png}", "--output", "{tmp}/cam"], "needs a model", FAST),
+    ("cam-both-sources", ["cam", "--source", "{corrupt}", "--model", "resnet18", "{good_png}", "--output", "{tmp}/c"],
+     "not both", FAST),
+    ("cam-no-output", ["cam", "--source", "{corrupt}", "{good_png}"], "--output", FAST),
+    ("cam-no-images", ["cam", "--source", "{corrupt}", "--output", "{tmp}/cam"], "image paths", FAST),
+    ("cam-missing-source", ["cam", "--source", "{missing}", "{good_png}", "--output", "{tmp}/cam"], "not found", FAST),
+    ("cam-method-enum", ["cam", "--method", "saliency"], "method", FAST),
+    ("cam-alpha", ["cam", "--source", "{corrupt}", "--alpha", "0", "{good_png}", "--output", "{tmp}/cam"], "--alpha",
+     FAST),
+    ("cam-pretrained-no-model", ["cam", "--pretrained", "{good_png}", "--output", "{tmp}/cam"], "--model", FAST),
+    ("features-no-layer", ["features", "--source", "{corrupt}", "{good_png}", "--output", "{tmp}/g.png"], "--layer",
+     FAST),
+    ("features-two-images", ["features", "--source", "{corrupt}", "--layer", "x", "{good_png}", "{good_png}",
+                             "--output", "{tmp}/g.png"], "exactly one image", FAST),
+    ("features-output-dir", ["features", "--source", "{corrupt}", "--layer", "x", "{good_png}", "--output",
+                             "{empty_dir}"], "is a directory", FAST),
+    ("report-no-run-dir", ["report"], "--run_dir", FAST),
+    ("report-not-a-run", ["report", "--run_dir", "{empty_dir}"], "no run.json", FAST),
+    ("train-tensorboard-images", ["train", "--tensorboard_images", "-1"], "--tensorboard_images", FAST),
+    ("cam-on-a-head-without-gap", ["cam", "--model", "mobilenet_v3_small_050", "--method", "cam", "{good_png}",
+                                   "--output", "{tmp}/cam"], "global-average-pooling", TF),
+    ("cam-export-without-keras-model", ["cam", "--source", "{bare_export}", "{good_png}", "--output", "{tmp}/cam"],
+     "Keras model", TF),
     # list, benchmark, recipes, verbs
 
     ("list-unknown-flag", ["list", "--no_such_flag"], "no_such_flag", FAST),
@@ -133,10 +185,10 @@ def _png(path: str, value: int) -> None:
                      + chunk(b"IEND", b""))
 
 
-def _run_json(path: str) -> None:
+def _run_json(path: str, **extra) -> None:
     config = {"model": "mobilenet_v3_small_050", "dataset": "digits", "num_classes": 2, "class_names": ["a", "b"],
               "preprocess": {"image_size": 32, "crop_pct": 0.875, "interpolation": "bilinear",
-                             "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}
+                             "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}, **extra}
     with open(os.path.join(path, "run.json"), "w") as handle:
         json.dump(config, handle)
 
@@ -155,10 +207,15 @@ def _workspace(root) -> dict:
     paths = {"tmp": str(root), "missing": str(root / "no_such_thing"), "file": str(root / "a_file.txt"),
              "empty_dir": str(root / "empty"), "corrupt": str(root / "corrupt_run"), "unsafe": str(root / "unsafe_run"),
              "one_class": str(root / "one_class"), "bad_jpeg": str(root / "bad.jpg"),
-             "good_png": str(root / "good.png")}
+             "good_png": str(root / "good.png"), "bare_export": str(root / "bare_export"),
+             "pretrain": str(root / "pretrain_run"), "pretrain_unfinished": str(root / "pretrain_unfinished")}
     (root / "a_file.txt").write_text("not a directory\n")
-    for name in ("empty", "corrupt_run", "unsafe_run", "one_class/cats", "stubs/tensorflow", "stubs/keras"):
+    for name in ("empty", "corrupt_run", "unsafe_run", "one_class/cats", "stubs/tensorflow", "stubs/keras",
+                 "bare_export", "pretrain_run", "pretrain_unfinished"):
         (root / name).mkdir(parents=True)
+    for name in ("pretrain", "pretrain_unfinished"):  # `tfzoo pretrain` runs (issue 14)
+        _run_json(paths[name], task="pretrain")
+    (root / "pretrain_run" / "model.keras").write_bytes(b"PK\x03\x04 cut short by a killed copy")
     _run_json(paths["corrupt"])
     (root / "corrupt_run" / "model.keras").write_bytes(b"PK\x03\x04 cut short by a killed copy")
     _run_json(paths["unsafe"])
@@ -166,6 +223,7 @@ def _workspace(root) -> dict:
     for index in range(6):
         _png(str(root / "one_class" / "cats" / f"{index}.png"), 40 * index)
     _png(paths["good_png"], 128)
+    (root / "bare_export" / "saved_model.pb").write_bytes(b"")  # a SavedModel without tfzoo's Keras model
     # A JPEG header followed by garbage: libjpeg prints "Input file read error" on its own.
     (root / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 10)
     for package in ("tensorflow", "keras"):
@@ -202,7 +260,8 @@ def test_the_table_is_broad():
     assert len(MISTAKES) >= 40
     assert len({row[0] for row in MISTAKES}) == len(MISTAKES)
     verbs = {row[1][0] for row in MISTAKES}
-    assert {"train", "eval", "export", "predict", "list", "benchmark", "recipes", "fly"} <= verbs
+    assert {"train", "eval", "export", "predict", "list", "benchmark", "recipes", "fly", "cam", "features",
+            "report"} <= verbs
 
 
 @pytest.mark.parametrize("name, args, needle, fast", MISTAKES, ids=[row[0] for row in MISTAKES])

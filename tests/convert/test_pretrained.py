@@ -321,7 +321,7 @@ def test_pickle_checkpoints_are_refused_unopened(tmp_path, filename):
     message = str(caught.value)
     assert "\n" not in message and ("pickle" in message or "not a safetensors" in message)
     if not filename.endswith(".safetensors"):
-        assert "save_file" in message  # says how to convert
+        assert "pth_to_safetensors.py" in message  # says how to convert
 
 
 # ---- registry views and resolution ----
@@ -464,7 +464,7 @@ def test_scaled_ws_conv_timm_epsilon_matches_numpy():
 @pytest.mark.parametrize("args, needles", [
     (["predict", "--pretrained", "x.png"], ["--pretrained needs --model"]),
     (["convert", "--model", "resnet18", "--checkpoint", "model.pth", "--output", "out.keras"],
-     ["pickle", "save_file"]),
+     ["pickle", "pth_to_safetensors.py"]),
     (["export", "--output", "models/x"], ["--run_dir", "--pretrained"]),
 ])
 def test_cli_mistakes_give_one_line(args, needles, tmp_path, tfzoo_cmd):

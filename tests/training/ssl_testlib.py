@@ -71,7 +71,7 @@ def child_losses_mirrored_vs_single(out_file: str) -> None:
     import tensorflow as tf
 
     from tfzoo.training.strategy import create_strategy
-    from tfzoo.training.tasks._heads_shim import mlp
+    from tfzoo.layers.ssl_heads import moco_projection_head, swav_head
     from tfzoo.training.tasks.base import RunContext
     from tfzoo.training.tasks.moco_v3 import MoCoV3Model
     from tfzoo.training.tasks.simclr import SimCLRModel
@@ -83,23 +83,26 @@ def child_losses_mirrored_vs_single(out_file: str) -> None:
              8: [rng.normal(size=(batch, 8, 8, 3)).astype("float32") for _ in range(2)]}
     context = RunContext(steps_per_epoch=4, epochs=2, batch_size=batch, replicas=1, num_train=batch, num_classes=2)
 
+    def bn_free(width, name):  # the heads' batch norm is per replica: leave it out here
+        return moco_projection_head(width, out_dim=4, mlp=True, hidden_dim=8, name=name)
+
     def build(method):
         keras.utils.set_random_seed(3)
         backbone = tiny_backbone(input_shape=(16, 16, 3), include_top=False, pooling="avg", batch_norm=False)
         if method == "simclr":
             model = SimCLRModel(backbone, context, temperature=0.5, proj_dim=4, proj_hidden_dim=8)
-            model.projector = mlp(16, [8, 4], name="projector")
+            model.projector = bn_free(16, "projector")
             crops = views[16]
         elif method == "swav":
             model = SwAVModel(backbone, context, proj_dim=4, proj_hidden_dim=8, num_prototypes=5,
                               temperature=0.1, sinkhorn_epsilon=0.5, freeze_prototypes_epochs=0)
-            model.projector = mlp(16, [8, 4], name="projector")
+            model.head = swav_head(16, hidden_dim=0, out_dim=4, num_prototypes=5, name="head")
             crops = views[16] + views[8]
         else:
             model = MoCoV3Model(backbone, context, proj_dim=4, proj_hidden_dim=8, pred_hidden_dim=8, temperature=0.2)
-            model.projector = mlp(16, [8, 4], name="projector")
-            model.predictor = mlp(4, [8, 4], name="predictor")
-            model.momentum_projector = mlp(16, [8, 4], name="momentum_projector")
+            model.projector = bn_free(16, "projector")
+            model.predictor = bn_free(4, "predictor")
+            model.momentum_projector = bn_free(16, "momentum_projector")
             model.momentum_projector.set_weights([w * 0.5 for w in model.projector.get_weights()])
         return model, crops if method != "moco_v3" else views[16]
 

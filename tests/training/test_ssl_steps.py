@@ -42,7 +42,7 @@ def test_moco_step_updates_key_encoder_then_enqueues_keys():
     queue0 = np.array(model.queue.numpy())
     model.compile(optimizer=keras.optimizers.SGD(0.0))  # the query encoder stays put
     x_q, x_k = _images(4, 2), _images(4, 3)
-    model.train_on_batch({"views": (x_q, x_k), "index": np.arange(4, dtype="int32")}, np.zeros(4, "int32"))
+    model.train_on_batch((x_q, x_k), np.zeros(4, "int32"))
 
     for variable, q, k in zip(target, q0, k0):
         np.testing.assert_allclose(variable.numpy(), 0.9 * k + 0.1 * q, rtol=1e-5, atol=1e-6)
@@ -64,7 +64,7 @@ def test_instdisc_step_writes_the_memory_bank():
     indices = np.array([5, 1, 3, 0], "int32")
     features = keras.ops.convert_to_numpy(model.projector(model.backbone(x, training=True)))
     model.compile(optimizer=keras.optimizers.SGD(0.0))
-    model.train_on_batch({"views": (x,), "index": indices}, np.zeros(4, "int32"))
+    model.train_on_batch((x,), {"label": np.zeros(4, "int32"), "index": indices})
 
     bank = model.memory_bank.numpy()
     expected = _normalize(0.5 * bank0[indices] + 0.5 * _normalize(features))

@@ -49,6 +49,10 @@ def define_train_flags() -> None:
     flags.DEFINE_boolean("deterministic", _D.deterministic, "Bit-identical weights for the same --seed and flags "
                          "on CPU (op determinism, serialized random augmentation; slower).")
     define_token_labeling_flags()
+    flags.DEFINE_integer("tensorboard_images", _D.tensorboard_images, "Log heat maps (CAM / Grad-CAM) of this many "
+                         "validation images to TensorBoard at every epoch end (0: none).")
+    flags.DEFINE_string("init_from", None, "Fine-tune the backbone of a `tfzoo pretrain` run directory with a fresh "
+                        "head (copied by layer name on a fresh start; default --model: the run's model).")
 
 
 # TrainConfig fields set from the flags of the same name (flags_optim, flags_augment).
@@ -67,6 +71,7 @@ def train_config_from_flags() -> TrainConfig:
         hflip=FLAGS.hflip, precision=FLAGS.precision,
         xla=FLAGS.xla, strategy=FLAGS.strategy, drop_rate=FLAGS.drop_rate, drop_path_rate=FLAGS.drop_path_rate,
         agc=FLAGS.agc, seed=FLAGS.seed, steps_per_epoch=FLAGS.steps_per_epoch,
-        nan_policy=FLAGS.nan_policy, deterministic=FLAGS.deterministic,
+        nan_policy=FLAGS.nan_policy, deterministic=FLAGS.deterministic, tensorboard_images=FLAGS.tensorboard_images,
+        init_from=FLAGS.init_from,
         **{name: getattr(FLAGS, name) for name in RECIPE_FLAGS + DISTILL_FLAGS + TOKEN_LABELING_FLAGS},
     )

@@ -32,7 +32,15 @@ VERBS = {
     # --- pretrained weights (issue 11) ---
     "convert": ("tfzoo.cli.convert", "timm safetensors checkpoint -> .keras, offline: tfzoo convert --model NAME "
                 "--checkpoint FILE.safetensors --output OUT.keras"),
+    # --- visualization (issue 15) ---
+    "cam": ("tfzoo.cli.cam", "heat maps (CAM / Grad-CAM) over images: tfzoo cam --source RUN IMAGE... --output DIR"),
+    "features": ("tfzoo.cli.features", "a layer's feature maps as a grid: tfzoo features --source RUN --layer NAME "
+                 "IMAGE --output grid.png"),
+    "report": ("tfzoo.cli.report", "curves and confusion matrix of a run: tfzoo report --run_dir RUN"),
     "relabel": ("tfzoo.cli.relabel", "dense label maps for token labeling: tfzoo relabel --annotator RUN --output DIR"),
+    # --- self-supervised evaluation (issue 14) ---
+    "linear_eval": ("tfzoo.cli.linear_eval", "linear classifier + kNN on a frozen pre-trained backbone: "
+                    "tfzoo linear_eval --run_dir PRETRAIN_RUN"),
 }
 
 
@@ -41,7 +49,7 @@ RECIPE_VERBS = ("train", "pretrain")
 
 def usage() -> str:
     lines = ["usage: tfzoo VERB [flags]   (tfzoo VERB --help for a verb's flags)", "", "verbs:"]
-    lines += [f"  {verb:<10} {text}" for verb, (_, text) in VERBS.items()]
+    lines += [f"  {verb:<12} {text}" for verb, (_, text) in VERBS.items()]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 A packaged recipe: tfzoo train --recipe digits_lamb [flags, which override it]
 (`tfzoo recipes` lists them). Re-running the same command resumes the run.
+Fine-tuning a pre-trained backbone: tfzoo train --init_from PRETRAIN_RUN [flags].
 """
 
 import dataclasses
@@ -26,7 +27,12 @@ def main(args):
         raise UsageError(f"unexpected arguments {' '.join(args)}; train takes flags only (see --help)")
     if FLAGS.recipe is not None and FLAGS.recipe != _runtime.expanded_recipe:
         raise UsageError(f"--recipe={FLAGS.recipe} inside a flag file is not read; pass --recipe on the command line")
-    config = dataclasses.replace(train_config_from_flags(), pretrained=pretrained_value()).validate()
+    config = dataclasses.replace(train_config_from_flags(), pretrained=pretrained_value())
+    if config.init_from and not FLAGS["model"].present:  # fine-tune the model the run pre-trained
+        from tfzoo.training.linear_eval_config import check_pretrain_run
+
+        config = dataclasses.replace(config, model=check_pretrain_run(config.init_from, "train --init_from")["model"])
+    config = config.validate()
     _runtime.load_tensorflow()
     from tfzoo.models.registry import get_spec
     from tfzoo.training import train

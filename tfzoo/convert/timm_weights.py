@@ -13,10 +13,8 @@ from typing import NamedTuple
 
 __all__ = ["CONVERT_HINT", "NO_TIMM_WEIGHTS", "TIMM_WEIGHTS", "TimmWeights"]
 
-CONVERT_HINT = ("convert it to safetensors where torch is installed: python -c \"import torch; "
-                "from safetensors.torch import save_file; sd = torch.load('IN.pth', map_location='cpu', "
-                "weights_only=True); sd = sd.get('state_dict', sd); "
-                "save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')\"")
+CONVERT_HINT = ("convert it to safetensors once, where PyTorch is installed, with the source tree's "
+                "scripts/pth_to_safetensors.py: python scripts/pth_to_safetensors.py IN.pth model.safetensors")
 
 
 class TimmWeights(NamedTuple):

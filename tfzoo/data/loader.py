@@ -12,7 +12,7 @@ Name forms:
 from __future__ import annotations
 
 from tfzoo.data import digits, folder, tfds_source
-from tfzoo.data.pipeline import DatasetBundle, Source, build_bundle
+from tfzoo.data.pipeline import DatasetBundle, Source, build_bundle, eval_batches
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 
@@ -108,6 +108,26 @@ def load_dataset(
                          shuffle_files=input_context is None)
     return build_bundle(source, preprocess, batch_size, seed=seed, input_context=input_context, augment=augment,
                         token_labels=token_labels, views_fn=views_fn, train_index=train_index)
+
+
+def load_eval_dataset(name: str = "digits", *, preprocess: PreprocessConfig, batch_size: int,
+                      data_dir: str | None = None, tfds_data_dir: str | None = None, download: bool = False,
+                      seed: int = 0, val_fraction: float = 0.2) -> DatasetBundle:
+    """Both splits of `load_dataset`'s split (same arguments and seed) with the evaluation transform.
+
+    ``train`` holds every train example once, in a fixed order, center-cropped
+    and normalized like ``val`` (no augmentation, last batch kept): what
+    feature extraction for a kNN monitor or a linear probe needs.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be positive, got {batch_size}")
+    source = open_source(name, image_size=preprocess.image_size, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
+                         download=download, seed=seed, val_fraction=val_fraction, shuffle_files=False)
+    return DatasetBundle(
+        name=source.name, train=eval_batches(source.train, source.decode, preprocess, batch_size),
+        val=eval_batches(source.val, source.decode, preprocess, batch_size), num_classes=len(source.class_names),
+        class_names=list(source.class_names), num_train=source.num_train, num_val=source.num_val,
+        skipped_files=source.skipped_files, skipped_paths=tuple(source.skipped_paths))
 
 
 def open_source(name: str = "digits", *, image_size: int, data_dir: str | None = None,

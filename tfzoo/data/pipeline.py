@@ -190,12 +190,6 @@ def build_bundle(
             image = rand_augment(image)
         return image, tf.cast(label, tf.int32)
 
-    def val_map(item, label):
-        return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
-
-    def normalize_batch(images, labels):
-        return normalize(images, preprocess), labels
-
     def normalize_train_batch(images, labels):
         images = normalize(images, preprocess)
         if augment.random_erasing > 0:
@@ -221,13 +215,7 @@ def build_bundle(
             .map(normalize_train_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
             .prefetch(AUTOTUNE)
         )
-    val = (
-        shard(source.val, input_context)
-        .map(val_map, num_parallel_calls=AUTOTUNE)
-        .batch(batch_size, drop_remainder=False)
-        .map(normalize_batch, num_parallel_calls=AUTOTUNE)
-        .prefetch(AUTOTUNE)
-    )
+    val = eval_batches(shard(source.val, input_context), decode, preprocess, batch_size)
     return DatasetBundle(
         name=source.name,
         train=train,
@@ -239,6 +227,25 @@ def build_bundle(
         skipped_files=source.skipped_files,
         skipped_paths=tuple(source.skipped_paths),
     )
+
+
+def eval_batches(examples: tf.data.Dataset, decode, preprocess: PreprocessConfig,
+                 batch_size: int) -> tf.data.Dataset:
+    """``(item, label)`` examples -> normalized `eval_transform` batches, in order, last batch kept.
+
+    The val pipeline of `build_bundle`; also the train split's for feature
+    extraction without augmentation (kNN, linear probes: `tfzoo.data.load_eval_dataset`).
+    """
+    def eval_map(item, label):
+        return eval_transform(decode(item), preprocess), tf.cast(label, tf.int32)
+
+    def normalize_batch(images, labels):
+        return normalize(images, preprocess), labels
+
+    return (examples.map(eval_map, num_parallel_calls=AUTOTUNE)
+            .batch(batch_size, drop_remainder=False)
+            .map(normalize_batch, num_parallel_calls=AUTOTUNE)
+            .prefetch(AUTOTUNE))
 
 
 def _views_train(source: Source, views_fn, batch_size: int, seed: int, input_context, train_index: bool):

@@ -26,6 +26,7 @@ Directory layout (TF Serving's numbered versions)::
         saved_model.pb
         variables/
         assets.extra/tfzoo_export.json   model name, preprocessing, class names, exported form
+        assets.extra/model.keras          the same model as a Keras file (for tfzoo cam / features)
       2/
 
 Inference form: by default a model with re-parameterizable layers (RepVGG) is
@@ -56,6 +57,7 @@ from tfzoo.utils.atomic import atomic_directory, read_json, write_json
 
 METADATA_FILE = os.path.join("assets.extra", "tfzoo_export.json")
 METADATA_FORMAT = "tfzoo-saved-model/1"
+KERAS_MODEL_FILE = os.path.join("assets.extra", "model.keras")  # the exported Keras model (heat maps need layers)
 _VERSION = re.compile(r"^\d+$")
 
 
@@ -313,6 +315,7 @@ def export_saved_model(model: keras.Model, output: str, *, preprocess: Preproces
             archive.write_out(tmp, verbose=False)
             os.makedirs(os.path.join(tmp, os.path.dirname(METADATA_FILE)), exist_ok=True)
             write_json(os.path.join(tmp, METADATA_FILE), metadata)
+            model.save(os.path.join(tmp, KERAS_MODEL_FILE))  # the layers `tfzoo cam` / `tfzoo features` read
     except FileExistsError as error:
         # Another export took this version between the check above and the rename.
         if error.args and os.path.abspath(str(error.args[0])) == version_dir:

@@ -214,15 +214,32 @@ class FusedQKVAttention(keras.layers.Layer):
         self.seed = seed
         self.dropout = keras.layers.Dropout(self.attn_drop, seed=seed) if self.attn_drop > 0 else None
 
-    def call(self, qkv, training=None):
+    def _split_heads(self, qkv):
+        """``[B, N, 3 * heads * head_dim]`` -> q, k, v, each ``[B, heads, N, head_dim]``."""
         batch, length = ops.shape(qkv)[0], ops.shape(qkv)[1]
         head_dim = qkv.shape[-1] // (3 * self.num_heads)
         qkv = ops.reshape(qkv, (batch, length, 3, self.num_heads, head_dim))
         qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # [3, B, heads, N, head_dim]
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        q = q * ops.cast(head_dim ** -0.5, q.dtype)
+        return qkv[0], qkv[1], qkv[2]
+
+    def attention_probabilities(self, qkv):
+        """The attention weights ``softmax(q k^T / sqrt(head_dim))``, float32 ``[B, heads, N, N]``.
+
+        What `call` applies to the values (before attention dropout); for
+        inspection (`tfzoo.visualize.attention_rollout`), from this layer's
+        input. The layer itself holds no weights, so reading the attention
+        this way leaves the model, its outputs and its weights as they are.
+        """
+        q, k, _ = self._split_heads(qkv)
+        q = q * ops.cast(q.shape[-1] ** -0.5, q.dtype)
         logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        attn = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), v.dtype)
+        return ops.softmax(ops.cast(logits, "float32"), axis=-1)
+
+    def call(self, qkv, training=None):
+        batch, length = ops.shape(qkv)[0], ops.shape(qkv)[1]
+        head_dim = qkv.shape[-1] // (3 * self.num_heads)
+        v = self._split_heads(qkv)[2]
+        attn = ops.cast(self.attention_probabilities(qkv), v.dtype)
         if self.dropout is not None:
             attn = self.dropout(attn, training=training)
         out = ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3))  # [B, N, heads, head_dim]

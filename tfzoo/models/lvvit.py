@@ -176,11 +176,10 @@ def LVViT(variant: str = "s", *, img_size: int = 224, mix_token: bool = False, d
 def load_official_checkpoint(model: keras.Model, path: str) -> keras.Model:
     """Loads an official TokenLabeling state dict saved as ``.safetensors`` (strict; ``module.`` prefixes dropped).
 
-    Convert a released ``.pth.tar`` once with PyTorch::
+    Convert a released ``.pth.tar`` once, where PyTorch is installed, with the
+    source tree's converter (it takes ``state_dict_ema`` first, as here)::
 
-        sd = torch.load("lvvit_s-26M-224-83.3.pth.tar", map_location="cpu")
-        sd = sd.get("state_dict_ema") or sd.get("state_dict") or sd.get("model") or sd
-        safetensors.torch.save_file({k: v.contiguous() for k, v in sd.items()}, "lvvit_s.safetensors")
+        python scripts/pth_to_safetensors.py lvvit_s-26M-224-83.3.pth.tar lvvit_s.safetensors
 
     A ``pos_embed`` of another grid is resampled to the model's (bicubic, as
     timm), so a 224 checkpoint loads into a 384 model; a headless model

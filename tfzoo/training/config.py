@@ -25,7 +25,7 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                "lr_schedule", "lr_base_batch", "trust_coefficient", "lr_step_epochs", "lr_decay_rate", "lr_poly_power",
                "ema", "mixup", "cutmix", "mix_prob", "mix_switch_prob", "rand_augment_ops", "rand_augment_magnitude",
                "random_erasing", "aug_repeats",
-               "pretrained",
+               "pretrained", "init_from",
                # distillation (tfzoo.training.tasks.distillation)
                "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau",
                # token labeling (tfzoo.training.tasks.token_labeling)
@@ -102,6 +102,9 @@ class TrainConfig:
             None, True (the model's default tag), a tag, ``hf-hub:ORG/REPO``
             or a ``.safetensors`` path; the classifier is fresh when the
             dataset's class count differs from the checkpoint's.
+        init_from: A `tfzoo pretrain` run directory: its backbone's weights
+            start the training (copied by layer name; the head is fresh),
+            on a fresh start only (`tfzoo.training.init_from`).
         teacher: Distillation teacher: a run directory, a ``tfzoo export``
             directory, or a registered model name (with ``teacher_weights``).
         teacher_weights: ``.keras`` / ``.weights.h5`` file for a teacher named
@@ -119,6 +122,8 @@ class TrainConfig:
             `tfzoo.training.ssl_config.pretrain_config` fills the method's
             defaults): the run trains a backbone without labels; None:
             supervised training.
+        tensorboard_images: Validation images whose heat maps (`tfzoo.visualize.cam`)
+            are logged to TensorBoard at every epoch end (0: none). Not a resume key.
     """
 
     model: str = "mobilenet_v3_large"
@@ -166,6 +171,7 @@ class TrainConfig:
     random_erasing: float = 0.0
     aug_repeats: int = 1
     pretrained: object = None  # issue 11: see tfzoo.convert.pretrained
+    init_from: str | None = None  # issue 14: see tfzoo.training.init_from
     # Knowledge distillation: see tfzoo.training.tasks.distillation.
     teacher: str | None = None
     teacher_weights: str | None = None
@@ -177,6 +183,7 @@ class TrainConfig:
     cls_weight: float = 1.0
     dense_weight: float = 1.0
     ssl: object = None  # SSLConfig (tfzoo.training.ssl_config)
+    tensorboard_images: int = 0  # tfzoo.visualize.callback
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
         """A copy whose unset (None) fields take the dataset's recipe, then generic defaults."""
@@ -201,6 +208,9 @@ class TrainConfig:
         if self.learning_rate is not None:
             check_range("learning_rate", self.learning_rate, low=0, low_open=True, hint="e.g. 1e-3")
         check_image_size(self.image_size, batch_size=self.batch_size)
+        if isinstance(self.tensorboard_images, bool) or not isinstance(self.tensorboard_images, int) or \
+                not 0 <= self.tensorboard_images <= 64:
+            raise UsageError(f"--tensorboard_images must be an integer in [0, 64], got {self.tensorboard_images}")
         if self.crop_scale_min is not None:
             check_range("crop_scale_min", self.crop_scale_min, low=0, high=1, low_open=True)
         check_range("weight_decay", self.weight_decay, low=0, hint="0 turns it off")
@@ -225,6 +235,7 @@ class TrainConfig:
             if self.strategy == "multi_worker":
                 raise UsageError("--strategy multi_worker is not supported by tfzoo pretrain; use mirrored "
                                  "(one machine, all its GPUs) or one_device")
+        _validate_init_from(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
         if self.run_dir is not None and os.path.exists(self.run_dir) and not os.path.isdir(self.run_dir):
@@ -355,3 +366,14 @@ def _validate_distillation(config: TrainConfig) -> None:
                          "(or drop --teacher)")
     if config.teacher_weights and not config.teacher:
         raise UsageError("--teacher_weights needs --teacher MODEL_NAME (the registered model the weights belong to)")
+
+
+def _validate_init_from(config: TrainConfig) -> None:
+    """``--init_from`` names a finished pre-training run (run.json only, no TensorFlow) and excludes --pretrained."""
+    if config.init_from is None:
+        return
+    if config.pretrained is not None and config.pretrained is not False:
+        raise UsageError("--init_from and --pretrained both set the starting weights; pick one")
+    from tfzoo.training.linear_eval_config import check_pretrain_run
+
+    check_pretrain_run(config.init_from, "train --init_from")

@@ -34,6 +34,7 @@ from tfzoo.training import distributed
 from tfzoo.training import ema as ema_lib
 from tfzoo.training import nan as nan_lib
 from tfzoo.training import recipe, tasks
+from tfzoo.training.init_from import apply_init_from
 from tfzoo.training.callbacks import EpochCheckpoint, Throughput
 from tfzoo.training.config import RESUME_KEYS, TrainConfig
 from tfzoo.training.strategy import create_strategy
@@ -176,7 +177,8 @@ def train(config: TrainConfig) -> dict:
                 preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
                 tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
                 input_context=input_context, augment=recipe.augment_config(config),
-                token_labels=method.data_config(preprocess.image_size), views=method.views(preprocess),
+                token_labels=method.data_config(preprocess.image_size), views_fn=method.views(preprocess),
+                train_index=method.train_index,
             )
 
         data = load()
@@ -215,6 +217,7 @@ def train(config: TrainConfig) -> dict:
                 run_config["model_kwargs"] = {k: v for k, v in overrides.items() if k != "pretrained"}
                 run_config["pretrained"] = model.zoo_info.get("pretrained")
                 run_config["pretrained_cfg"] = model.zoo_info.get("pretrained_cfg")
+            run_config.update(apply_init_from(model, config, run, say=_say))  # issue 14: pre-trained backbone
             if task is not None:
                 model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
             model = method.training_model(model, context)  # e.g. a self-supervised wrapper with its heads
@@ -301,8 +304,14 @@ def train(config: TrainConfig) -> dict:
                     callbacks = [guard, checkpoint, throughput]
             if ema:
                 callbacks.append(ema)
+            if config.tensorboard_images and (task is None or task.is_chief):  # issue 15: heat maps per epoch
+                from tfzoo.visualize.callback import cam_images_callback
+                callbacks.append(cam_images_callback(os.path.join(run.log_dir, "images"), data.val,
+                                                     config.tensorboard_images, preprocess,
+                                                     lambda: tasks.inference_model(model), data.class_names))
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                      validation_data=val if method.validates else None, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
+                      validation_data=val if method.validates else None, callbacks=callbacks, shuffle=False,
+                      verbose=_verbosity(config.verbose))
         if ema:
             ema.copy_to_model()
         metrics = {
@@ -326,6 +335,9 @@ def train(config: TrainConfig) -> dict:
         if task is not None and not task.is_chief:
             return metrics
         run.write_metrics(metrics)
+        if task is None and method.validates:  # issue 15: report.png and confusion.png (a failure only warns)
+            from tfzoo.visualize.callback import write_reports_quietly
+            write_reports_quietly(run.path, tasks.inference_model(model), data.val)
         speed = metrics["train_images_per_sec"]
         _say(f"Done: {method.summary(metrics)} after "
              f"{config.epochs} epochs" + (f", {speed:.0f} train images/s" if speed else "") +

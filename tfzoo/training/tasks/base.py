@@ -97,6 +97,8 @@ class Task:
     name = "task"
     # fit() validates every epoch on the val split with the compiled loss and metrics.
     validates = True
+    # With `views`: the train labels carry each example's train-split index (a memory-bank row).
+    train_index = False
 
     def model_overrides(self) -> dict:
         """Builder arguments the task needs (e.g. LV-ViT's ``mix_token``)."""
@@ -107,7 +109,7 @@ class Task:
         return {}
 
     def views(self, preprocess):
-        """A self-supervised views map for `tfzoo.data.load_dataset` (``views=``), or None for labels."""
+        """A self-supervised views map for `tfzoo.data.load_dataset` (``views_fn=``), or None for one image."""
         return None
 
     def training_model(self, model: keras.Model, context: RunContext) -> keras.Model:

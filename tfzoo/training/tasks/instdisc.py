@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo.losses.nce import full_softmax_loss, memory_bank_init, memory_bank_update, nce_loss
-from tfzoo.training.tasks._heads_shim import mlp
+from tfzoo.layers.ssl_heads import instdisc_head
 from tfzoo.training.tasks.base import Untracked
 from tfzoo.training.tasks.ssl_base import (SSLModel, SSLTask, all_reduce_mean, assign_in_sync, gather,
                                            scatter_in_sync)
@@ -50,7 +50,7 @@ class InstDiscModel(SSLModel):
     def __init__(self, backbone, context, *, proj_dim=128, nce_negatives=4096, temperature=0.07, bank_momentum=0.5,
                  **kwargs):
         super().__init__(backbone, context, **kwargs)
-        self.projector = mlp(self.feature_dim, [proj_dim], name="projector")
+        self.projector = instdisc_head(self.feature_dim, out_dim=proj_dim, name="projector")
         self.nce_negatives = int(nce_negatives)
         self.temperature = float(temperature)
         self.bank_momentum = float(bank_momentum)
@@ -92,6 +92,7 @@ class InstDiscModel(SSLModel):
 
 
 class InstDiscTask(SSLTask):
+    train_index = True  # the memory-bank rows
     def views(self, preprocess):
         from tfzoo.data import ssl_augment
 

@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from tfzoo.errors import UsageError
 from tfzoo.losses.contrastive import enqueue, info_nce_loss, l2_normalize, momentum_update
-from tfzoo.training.tasks._heads_shim import mlp
+from tfzoo.layers.ssl_heads import moco_projection_head
 from tfzoo.training.tasks.ssl_base import SSLModel, SSLTask, assign_in_sync, copy_model, gather, grouped
 
 
@@ -68,8 +68,8 @@ class MoCoModel(SSLModel):
     def __init__(self, backbone, context, *, mlp_head=False, proj_dim=128, proj_hidden_dim=2048, queue_size=65536,
                  encoder_momentum=0.999, temperature=0.07, shuffle_bn_groups=8, **kwargs):
         super().__init__(backbone, context, **kwargs)
-        widths = [proj_hidden_dim or self.feature_dim, proj_dim] if mlp_head else [proj_dim]
-        self.projector = mlp(self.feature_dim, widths, name="projector")
+        self.projector = moco_projection_head(self.feature_dim, out_dim=proj_dim, mlp=mlp_head,
+                                              hidden_dim=proj_hidden_dim or None, name="projector")
         self.key_backbone = copy_model(backbone, f"key_{backbone.name}")
         self.key_projector = copy_model(self.projector, "key_projector")
         self.temperature = float(temperature)

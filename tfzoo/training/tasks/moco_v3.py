@@ -5,7 +5,8 @@ Transformers", arXiv 2104.02057; reference: facebookresearch/moco-v3
 (``moco/builder.py`` ``MoCo_ResNet``, ``main_moco.py``).
 
 - Online: backbone + projector (ResNet: Dense 4096, BN, ReLU, Dense 256, BN
-  without affine; no biases) + predictor (Dense 4096, BN, ReLU, Dense 256).
+  without affine; no biases; ViT: 3 layers) + predictor (Dense 4096, BN,
+  ReLU, Dense 256; ViT: a last BN), `tfzoo.layers.ssl_heads`.
 - Momentum encoder: a copy of backbone + projector, updated before each
   forward pass with ``m = 1 - (1 + cos(pi * e / E)) / 2 * (1 - m0)``, ``e``
   the fractional epoch (`tfzoo.losses.contrastive.moco_v3_momentum`; m0 0.99),
@@ -27,7 +28,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfzoo.losses.contrastive import momentum_update, moco_v3_loss, moco_v3_momentum
-from tfzoo.training.tasks._heads_shim import mlp
+from tfzoo.layers.ssl_heads import moco_v3_predictor, moco_v3_projector
 from tfzoo.training.tasks.moco import momentum_pairs
 from tfzoo.training.tasks.ssl_base import SSLModel, SSLTask, assign_in_sync, copy_model, gather, replica_offset
 
@@ -43,16 +44,16 @@ class MoCoV3Model(SSLModel):
         pred_hidden_dim: Predictor hidden width (4096).
         encoder_momentum: m0 (0.99), rising to 1.
         temperature: T (1.0 for ResNet).
+        kind: ``resnet`` (2-layer projector, predictor without the last BN) or ``vit`` (3 layers, with it).
     """
 
     method = "moco_v3"
 
     def __init__(self, backbone, context, *, proj_dim=256, proj_hidden_dim=4096, pred_hidden_dim=4096,
-                 encoder_momentum=0.99, temperature=1.0, **kwargs):
+                 encoder_momentum=0.99, temperature=1.0, kind="resnet", **kwargs):
         super().__init__(backbone, context, **kwargs)
-        self.projector = mlp(self.feature_dim, [proj_hidden_dim, proj_dim], name="projector", bias=False, bn=True,
-                             last_bn=True, last_affine=False)
-        self.predictor = mlp(proj_dim, [pred_hidden_dim, proj_dim], name="predictor", bias=False, bn=True)
+        self.projector = moco_v3_projector(self.feature_dim, kind, dim=proj_dim, mlp_dim=proj_hidden_dim)
+        self.predictor = moco_v3_predictor(kind, dim=proj_dim, mlp_dim=pred_hidden_dim)
         self.momentum_backbone = copy_model(backbone, f"momentum_{backbone.name}")
         self.momentum_projector = copy_model(self.projector, "momentum_projector")
         self.base_momentum = float(encoder_momentum)
@@ -84,4 +85,10 @@ class MoCoV3Task(SSLTask):
     def build(self, backbone, context):
         return MoCoV3Model(backbone, context, proj_dim=self.ssl.proj_dim, proj_hidden_dim=self.ssl.proj_hidden_dim,
                            pred_hidden_dim=self.ssl.pred_hidden_dim, encoder_momentum=self.ssl.encoder_momentum,
-                           temperature=self.ssl.temperature)
+                           temperature=self.ssl.temperature,
+                           kind="vit" if self.is_token_backbone(backbone) else "resnet")
+
+    @staticmethod
+    def is_token_backbone(backbone) -> bool:
+        """True for a token backbone (a ViT: its pooled output is a class token)."""
+        return any("cls_token" in variable.path for variable in backbone.weights)

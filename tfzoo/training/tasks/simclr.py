@@ -25,7 +25,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfzoo.losses.contrastive import nt_xent_loss
-from tfzoo.training.tasks._heads_shim import mlp
+from tfzoo.layers.ssl_heads import simclr_projection_head
 from tfzoo.training.tasks.ssl_base import SSLModel, SSLTask, gather, replica_offset
 
 
@@ -48,8 +48,8 @@ class SimCLRModel(SSLModel):
         super().__init__(backbone, context, **kwargs)
         hidden = proj_hidden_dim or self.feature_dim
         self.temperature = float(temperature)
-        self.projector = mlp(self.feature_dim, [hidden] * (num_layers - 1) + [proj_dim], name="projector",
-                             bn=True, last_bn=True, last_center=False)
+        self.projector = simclr_projection_head(self.feature_dim, out_dim=proj_dim, num_layers=num_layers,
+                                                hidden_dim=hidden, name="projector")
 
     def project(self, images, training=True):
         return tf.cast(self.projector(self.backbone(images, training=training), training=training), tf.float32)

@@ -203,7 +203,11 @@ class SSLModel(TaskModel):
 
     # -- the step
     def train_step(self, data):
-        inputs = data[0] if isinstance(data, (tuple, list)) else data
+        # (views, labels) batches of `tfzoo.data.load_dataset(views_fn=...)`; labels with the train index
+        # are {"label", "index"} (train_index=True).
+        views, labels = data[0], data[1]
+        index = labels.get("index") if isinstance(labels, dict) else None
+        inputs = {"views": tuple(views) if isinstance(views, (tuple, list)) else (views,), "index": index}
         step = tf.convert_to_tensor(self.optimizer.iterations)
         self.before_step(step)
         with tf.GradientTape() as tape:
@@ -283,6 +287,9 @@ class SSLTask(Task):
     def compile(self, model, optimizer, *, num_classes, label_smoothing, xla):
         model.compile(optimizer=optimizer, jit_compile=xla)
         return model
+
+    def targets_fn(self, num_classes):
+        return lambda views, labels: (views, labels)  # labels are not learned (nor one-hot encoded)
 
     def train_features_fn(self):
         """``fn(trained_model) -> (features, labels)`` for the kNN monitor, or None (a pass over the train split)."""

@@ -33,9 +33,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfzoo.losses.contrastive import l2_normalize
 from tfzoo.losses.swav import normalize_prototypes, queue_push, sinkhorn_knopp, swav_loss
-from tfzoo.training.tasks._heads_shim import mlp
+from tfzoo.layers.ssl_heads import swav_head
 from tfzoo.training.tasks.ssl_base import (SSLModel, SSLTask, all_reduce_sum, assign_in_sync, call_model, gather,
                                            num_replicas)
 
@@ -62,10 +61,8 @@ class SwAVModel(SSLModel):
                  num_prototypes=3000, temperature=0.1, sinkhorn_epsilon=0.05, sinkhorn_iterations=3,
                  freeze_prototypes_epochs=1, queue_size=0, queue_start_epoch=15, **kwargs):
         super().__init__(backbone, context, **kwargs)
-        self.projector = mlp(self.feature_dim, [proj_hidden_dim or self.feature_dim, proj_dim], name="projector",
-                             bn=True)
-        self.prototypes = keras.layers.Dense(num_prototypes, use_bias=False, name="prototypes")
-        self.prototypes.build((None, proj_dim))
+        self.head = swav_head(self.feature_dim, hidden_dim=proj_hidden_dim, out_dim=proj_dim,
+                              num_prototypes=num_prototypes, name="head")
         self.num_large_crops = int(num_large_crops)
         self.crops_for_assign = (0, 1)
         self.temperature = float(temperature)
@@ -78,29 +75,32 @@ class SwAVModel(SSLModel):
             self.queue = keras.Variable(tf.zeros((len(self.crops_for_assign), queue_size, proj_dim)),
                                         trainable=False, name="queue", aggregation="only_first_replica")
 
+    def prototypes(self):
+        """The bias-free Dense layer of the prototypes (a method: Keras saves what attributes hold, once)."""
+        return self.head.get_layer("prototypes")
+
     def before_step(self, step):
-        kernel = self.prototypes.kernel
+        kernel = self.prototypes().kernel
         assign_in_sync([kernel], [normalize_prototypes(kernel.value)])
 
     def gradient_mask(self, step):
         if not self.freeze_steps:
             return {}
-        return {self.prototypes.kernel.path: step < self.freeze_steps}
+        return {self.prototypes().kernel.path: step < self.freeze_steps}
 
     def embed(self, views):
-        """Normalized embeddings of every crop, crops of one size through the backbone together."""
+        """Normalized embeddings and prototype scores of every crop (crops of one size pass the backbone together)."""
         batch = tf.shape(views[0])[0]
         features = []
         for start, stop in ((0, self.num_large_crops), (self.num_large_crops, len(views))):
             if stop > start:
                 features.append(call_model(self.backbone, tf.concat(views[start:stop], axis=0), training=True))
-        embedding = l2_normalize(tf.cast(self.projector(tf.concat(features, axis=0), training=True), tf.float32))
-        return embedding, batch
+        embedding, scores = self.head(tf.concat(features, axis=0), training=True)
+        return tf.cast(embedding, tf.float32), tf.cast(scores, tf.float32), batch
 
     def ssl_loss(self, inputs, step):
         views = list(inputs["views"])
-        embedding, batch = self.embed(views)
-        scores = tf.cast(self.prototypes(embedding), tf.float32)
+        embedding, scores, batch = self.embed(views)
         per_crop = tf.split(scores, len(views), axis=0)
         replicas = num_replicas()
         codes = []
@@ -109,7 +109,7 @@ class SwAVModel(SSLModel):
             if self.queue is not None:
                 queue = self._my_queue_slice(position, replicas)
                 in_use = tf.logical_and(step >= self.queue_start_step, tf.reduce_any(tf.not_equal(queue[-1], 0.0)))
-                queued_scores = tf.matmul(queue, tf.stop_gradient(self.prototypes.kernel.value))
+                queued_scores = tf.matmul(queue, tf.stop_gradient(self.prototypes().kernel.value))
                 with_queue = tf.concat([queued_scores, crop_scores], axis=0)
                 q_with = sinkhorn_knopp(with_queue, self.epsilon, self.sinkhorn_iterations, all_reduce_sum,
                                         world_batch=tf.shape(with_queue)[0] * replicas)[-batch:]
