@@ -16,8 +16,12 @@ from tfzoo.errors import UsageError
 from tfzoo.recipes import describe, list_recipes, recipe_dir, recipe_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECIPES = ["digits_annotator_resnet18", "digits_deit_distill", "digits_lamb", "digits_lars", "digits_lvvit_t_plain",
-           "digits_lvvit_t_token_labeling", "dm_nfnet_f0", "repvgg_a0"]
+PRETRAIN_RECIPES = ["digits_instdisc", "digits_moco_v1", "digits_moco_v2", "digits_moco_v3", "digits_simclr",
+                    "digits_swav", "imagenet_instdisc_resnet50", "imagenet_moco_v2_resnet50",
+                    "imagenet_moco_v3_resnet50", "imagenet_simclr_resnet50", "imagenet_swav_resnet50"]
+RECIPES = sorted(["digits_annotator_resnet18", "digits_deit_distill", "digits_lamb", "digits_lars",
+                  "digits_lvvit_t_plain", "digits_lvvit_t_token_labeling", "dm_nfnet_f0", "repvgg_a0"]
+                 + PRETRAIN_RECIPES)
 # What a recipe leaves to the command line (its usage line says so).
 REQUIRED = {"digits_deit_distill": ["--teacher=runs/teacher-s0"],
             "digits_lvvit_t_token_labeling": ["--token_labels=labels/digits-resnet18"]}
@@ -30,6 +34,14 @@ from tfzoo.cli.flags import define_train_flags, train_config_from_flags
 define_train_flags()
 flags.FLAGS(["tfzoo train", *sys.argv[1:]])
 print(json.dumps(train_config_from_flags().validate().to_dict()))
+"""
+# The same with the `tfzoo pretrain` flags (method defaults filled for unset flags).
+PARSE_PRETRAIN = """
+import json, sys
+from absl import flags
+from tfzoo.cli import pretrain
+flags.FLAGS(["tfzoo pretrain", *sys.argv[1:]])
+print(json.dumps(pretrain.pretrain_config_from_flags().validate().to_dict()))
 """
 
 
@@ -76,7 +88,8 @@ def test_recipe_is_read_first_so_the_command_line_overrides_it():
 
 def test_every_recipe_parses_and_validates_without_tensorflow(no_tensorflow, tmp_path):
     def parse(name):
-        result = subprocess.run([sys.executable, "-c", PARSE, f"--flagfile={recipe_path(name)}", "--seed=7",
+        script = PARSE_PRETRAIN if name in PRETRAIN_RECIPES else PARSE
+        result = subprocess.run([sys.executable, "-c", script, f"--flagfile={recipe_path(name)}", "--seed=7",
                                  *REQUIRED.get(name, [])],
                                 capture_output=True, text=True, env=_env(no_tensorflow), cwd=tmp_path, timeout=120)
         assert result.returncode == 0, result.stderr
@@ -92,6 +105,14 @@ def test_every_recipe_parses_and_validates_without_tensorflow(no_tensorflow, tmp
     assert configs["repvgg_a0"]["weight_decay"] == 1e-3 and configs["repvgg_a0"]["label_smoothing"] == 0
     assert configs["digits_deit_distill"]["distillation"] == "hard"
     assert configs["digits_lvvit_t_token_labeling"]["mixtoken"] is True
+    assert configs["digits_simclr"]["ssl"]["method"] == "simclr" and configs["digits_simclr"]["hflip"] is False
+    assert configs["digits_swav"]["ssl"]["num_prototypes"] == 100
+    simclr = configs["imagenet_simclr_resnet50"]  # the paper's run: LARS 0.3 x 4096 / 256, eta 0.001
+    assert (simclr["optimizer"], simclr["learning_rate"], simclr["lr_base_batch"], simclr["batch_size"],
+            simclr["trust_coefficient"], simclr["ssl"]["temperature"]) == ("lars", 0.3, 256, 4096, 0.001, 0.1)
+    moco = configs["imagenet_moco_v2_resnet50"]
+    assert (moco["optimizer"], moco["lr_schedule"], moco["ssl"]["queue_size"], moco["ssl"]["temperature"]) == (
+        "sgd", "cosine", 65536, 0.2)
     assert all(config["seed"] == 7 for config in configs.values())  # a later flag overrides
 
 

@@ -22,6 +22,8 @@ from tfzoo.cli._runtime import fail, load_tensorflow
 VERBS = {
     "list": ("tfzoo.cli.list_cmd", "list registered models: tfzoo list [PATTERN]"),
     "train": ("tfzoo.cli.train", "train or resume a model: tfzoo train --model mobilenet_v3"),
+    "pretrain": ("tfzoo.cli.pretrain", "self-supervised pre-training of a backbone: tfzoo pretrain --method simclr "
+                 "--model resnet50"),
     "eval": ("tfzoo.cli.eval", "evaluate a run: tfzoo eval --run_dir RUN"),
     "export": ("tfzoo.cli.export", "write a TF Serving SavedModel: tfzoo export --run_dir RUN --output DIR"),
     "predict": ("tfzoo.cli.predict", "top-5 classes of images: tfzoo predict --source RUN_OR_EXPORT IMAGE..."),
@@ -40,6 +42,9 @@ VERBS = {
     "linear_eval": ("tfzoo.cli.linear_eval", "linear classifier + kNN on a frozen pre-trained backbone: "
                     "tfzoo linear_eval --run_dir PRETRAIN_RUN"),
 }
+
+
+RECIPE_VERBS = ("train", "pretrain")
 
 
 def usage() -> str:
@@ -91,7 +96,7 @@ def expand_recipe(verb: str, args: list[str]) -> list[str]:
     """Turns ``--recipe NAME`` into the packaged flag file, read before every other flag.
 
     The recipe's flags come first, so flags on the command line override
-    them wherever they stand. Only `tfzoo train` takes ``--recipe``.
+    them wherever they stand. `tfzoo train` and `tfzoo pretrain` take ``--recipe``.
 
     Raises:
         UsageError: unknown recipe, a second ``--recipe``, or a missing name.
@@ -114,8 +119,8 @@ def expand_recipe(verb: str, args: list[str]) -> list[str]:
             index += 1
     if not names:
         return args
-    if verb != "train":
-        raise UsageError(f"--recipe is a flag of `tfzoo train`, not of `tfzoo {verb}`")
+    if verb not in RECIPE_VERBS:
+        raise UsageError(f"--recipe is a flag of `tfzoo train` and `tfzoo pretrain`, not of `tfzoo {verb}`")
     if len(names) > 1:
         raise UsageError(f"one --recipe at a time, got {', '.join(names)}; add flags after it to change it")
     from tfzoo.cli import _runtime

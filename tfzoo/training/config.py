@@ -29,7 +29,9 @@ RESUME_KEYS = ("model", "dataset", "data_dir", "image_size", "batch_size", "opti
                # distillation (tfzoo.training.tasks.distillation)
                "teacher", "teacher_weights", "distillation", "distillation_alpha", "distillation_tau",
                # token labeling (tfzoo.training.tasks.token_labeling)
-               "token_labels", "mixtoken", "cls_weight", "dense_weight")
+               "token_labels", "mixtoken", "cls_weight", "dense_weight",
+               # self-supervised pre-training (tfzoo.training.ssl_config)
+               "ssl")
 
 # Used where neither the user nor the dataset's recipe sets a value.
 GENERIC_DEFAULTS = {"epochs": 30, "crop_scale_min": 0.08, "hflip": True}
@@ -116,6 +118,10 @@ class TrainConfig:
         mixtoken: MixToken (LV-ViT) with token labels.
         cls_weight: Token labeling: weight of the class-token loss.
         dense_weight: Token labeling: weight of the dense token loss.
+        ssl: Self-supervised pre-training (`tfzoo.training.ssl_config.SSLConfig`;
+            `tfzoo.training.ssl_config.pretrain_config` fills the method's
+            defaults): the run trains a backbone without labels; None:
+            supervised training.
         tensorboard_images: Validation images whose heat maps (`tfzoo.visualize.cam`)
             are logged to TensorBoard at every epoch end (0: none). Not a resume key.
     """
@@ -176,6 +182,7 @@ class TrainConfig:
     mixtoken: bool = False
     cls_weight: float = 1.0
     dense_weight: float = 1.0
+    ssl: object = None  # SSLConfig (tfzoo.training.ssl_config)
     tensorboard_images: int = 0  # tfzoo.visualize.callback
 
     def resolved(self, dataset_defaults: dict, optimizer_default_lr: float) -> "TrainConfig":
@@ -220,6 +227,14 @@ class TrainConfig:
         _validate_recipe(self)
         _validate_dataset_name(self)
         _validate_distillation(self)
+        if self.ssl is not None:
+            self.ssl.validate()
+            if self.distillation != "none" or self.token_labels or self.pretrained is not None:
+                raise UsageError("self-supervised pre-training takes no --distillation, --token_labels or "
+                                 "--pretrained")
+            if self.strategy == "multi_worker":
+                raise UsageError("--strategy multi_worker is not supported by tfzoo pretrain; use mirrored "
+                                 "(one machine, all its GPUs) or one_device")
         _validate_init_from(self)
         if self.data_dir is not None and not os.path.isdir(self.data_dir):
             raise UsageError(f"--data_dir {self.data_dir} does not exist or is not a directory")
@@ -237,7 +252,7 @@ class TrainConfig:
         return self.run_dir or os.path.join("runs", f"{self.model}-{self.dataset_tag()}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # ssl (a dataclass) becomes a dict too
 
 
 def check_range(flag: str, value, *, low=None, high=None, low_open: bool = False, high_open: bool = False,

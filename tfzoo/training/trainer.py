@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfzoo import __version__
 from tfzoo.data import dataset_defaults, load_dataset
+from tfzoo.data.loader import load_eval_dataset
 from tfzoo.data.preprocessing import PreprocessConfig
 from tfzoo.errors import UsageError
 from tfzoo.models.registry import create_model, get_spec
@@ -67,6 +68,8 @@ def _resolve(config: TrainConfig) -> TrainConfig:
     defaults = dataset_defaults(dataset)
     defaults.setdefault("image_size", spec.input_size)
     config = dataclasses.replace(config, model=spec.name)  # an alias names the same run
+    if config.ssl is not None:  # self-supervised: the method's defaults (tfzoo.training.ssl_config)
+        config = dataclasses.replace(config, ssl=config.ssl.resolved())
     return config.resolved(defaults, DEFAULT_LEARNING_RATES[config.optimizer]).validate()
 
 
@@ -174,7 +177,8 @@ def train(config: TrainConfig) -> dict:
                 preprocess=preprocess, batch_size=batch_size, data_dir=config.data_dir,
                 tfds_data_dir=config.tfds_data_dir, download=config.tfds_download, seed=config.seed,
                 input_context=input_context, augment=recipe.augment_config(config),
-                token_labels=method.data_config(preprocess.image_size),
+                token_labels=method.data_config(preprocess.image_size), views_fn=method.views(preprocess),
+                train_index=method.train_index,
             )
 
         data = load()
@@ -186,6 +190,12 @@ def train(config: TrainConfig) -> dict:
         if config.steps_per_epoch:
             steps = min(steps, config.steps_per_epoch)
         schedule, peak_lr = recipe.learning_rate_schedule(config, steps)
+        context = tasks.RunContext(
+            steps_per_epoch=steps, epochs=config.epochs, batch_size=config.batch_size,
+            replicas=strategy.num_replicas_in_sync, num_train=data.num_train, num_classes=data.num_classes,
+            seed=config.seed, load_eval=lambda batch_size: load_eval_dataset(
+                "folder" if config.data_dir else config.dataset, preprocess=preprocess, batch_size=batch_size,
+                data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir, seed=config.seed))
 
         run_config = {
             "tfzoo_version": __version__,
@@ -197,10 +207,12 @@ def train(config: TrainConfig) -> dict:
             "preprocess": preprocess.to_dict(),
             "skipped_files": data.skipped_files,
             "train": config.to_dict(),
+            **method.run_info(),
         }
         with strategy.scope():
             model = create_model(spec.name, num_classes=data.num_classes,
-                                 input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides)
+                                 input_shape=(preprocess.image_size, preprocess.image_size, 3), **overrides,
+                                 **method.build_arguments(spec))
             if config.pretrained is not None:  # issue 11: provenance in run.json
                 run_config["model_kwargs"] = {k: v for k, v in overrides.items() if k != "pretrained"}
                 run_config["pretrained"] = model.zoo_info.get("pretrained")
@@ -208,6 +220,7 @@ def train(config: TrainConfig) -> dict:
             run_config.update(apply_init_from(model, config, run, say=_say))  # issue 14: pre-trained backbone
             if task is not None:
                 model = distributed.MultiWorkerModel.wrap(model)  # keras-team/keras#20585
+            model = method.training_model(model, context)  # e.g. a self-supervised wrapper with its heads
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
                                          weight_decay=config.weight_decay, momentum=config.momentum,
                                          **recipe.optimizer_kwargs(config))
@@ -279,6 +292,7 @@ def train(config: TrainConfig) -> dict:
             train_ds = train_pipeline(data)
             callbacks = [
                 guard,  # before the checkpoint: a diverged epoch is never written
+                *method.callbacks(context),  # e.g. a kNN monitor, whose numbers the logs then carry
                 checkpoint,
                 throughput,
                 keras.callbacks.TensorBoard(run.log_dir, write_graph=False, profile_batch=0),
@@ -296,17 +310,14 @@ def train(config: TrainConfig) -> dict:
                                                      config.tensorboard_images, preprocess,
                                                      lambda: tasks.inference_model(model), data.class_names))
             model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                      validation_data=val, callbacks=callbacks, shuffle=False, verbose=_verbosity(config.verbose))
+                      validation_data=val if method.validates else None, callbacks=callbacks, shuffle=False,
+                      verbose=_verbosity(config.verbose))
         if ema:
             ema.copy_to_model()
-        results = model.evaluate(val, return_dict=True, verbose=0)
         metrics = {
             "model": spec.name,
             "dataset": data.name,
-            "val_top1": float(results["top1"]),
-            "val_top5": float(results["top5"]),
-            "val_loss": float(results["loss"]),
-            "val_loss_plain": float(results["loss_plain"]),
+            **method.evaluate(model, val),
             "epochs_run": int(config.epochs),
             "resumed_from_epoch": int(initial_epoch),
             "train_images_per_sec": round(throughput.images_per_second, 2) if throughput.seconds_total else None,
@@ -324,11 +335,11 @@ def train(config: TrainConfig) -> dict:
         if task is not None and not task.is_chief:
             return metrics
         run.write_metrics(metrics)
-        if task is None:  # issue 15: report.png and confusion.png (a failure only warns)
+        if task is None and method.validates:  # issue 15: report.png and confusion.png (a failure only warns)
             from tfzoo.visualize.callback import write_reports_quietly
             write_reports_quietly(run.path, tasks.inference_model(model), data.val)
         speed = metrics["train_images_per_sec"]
-        _say(f"Done: val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f} after "
+        _say(f"Done: {method.summary(metrics)} after "
              f"{config.epochs} epochs" + (f", {speed:.0f} train images/s" if speed else "") +
              f". Metrics: {run.metrics_file}")
         return metrics

@@ -14,6 +14,9 @@ tracks (see `Untracked`).
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import keras
 
 
@@ -54,17 +57,82 @@ def inference_model(model: keras.Model) -> keras.Model:
     return source() if source is not None else model
 
 
+@dataclasses.dataclass
+class RunContext:
+    """What the trainer knows about a run when a task builds its training model and callbacks.
+
+    Attributes:
+        steps_per_epoch: Optimizer steps per epoch.
+        epochs: Total epochs of the run.
+        batch_size: Global batch size.
+        replicas: Replicas in sync.
+        num_train: Training examples (the whole split).
+        num_classes: Classes of the dataset.
+        seed: The run's seed.
+        load_eval: ``load_eval(batch_size) -> DatasetBundle`` of both splits with
+            the evaluation transform, in a fixed order (`tfzoo.data.load_eval_dataset`).
+    """
+
+    steps_per_epoch: int
+    epochs: int
+    batch_size: int
+    replicas: int
+    num_train: int
+    num_classes: int
+    seed: int = 0
+    load_eval: Callable | None = None
+
+
 class Task:
     """How a model is compiled (and possibly wrapped) for training.
 
     Subclasses implement `compile`; `name` appears in the trainer's log.
+    The trainer calls, in order: `build_arguments` and `model_overrides`
+    (building the model), `views` (the train pipeline), `training_model`
+    (before the optimizer exists, so that it sees every trained variable),
+    `compile`, `callbacks`, then ``fit`` (validating on the val split when
+    `validates`) and `evaluate` for the final metrics.
     """
 
     name = "task"
+    # fit() validates every epoch on the val split with the compiled loss and metrics.
+    validates = True
+    # With `views`: the train labels carry each example's train-split index (a memory-bank row).
+    train_index = False
 
     def model_overrides(self) -> dict:
         """Builder arguments the task needs (e.g. LV-ViT's ``mix_token``)."""
         return {}
+
+    def build_arguments(self, spec) -> dict:
+        """`create_model` arguments that shape what the model outputs (not recorded as ``model_kwargs``)."""
+        return {}
+
+    def views(self, preprocess):
+        """A self-supervised views map for `tfzoo.data.load_dataset` (``views_fn=``), or None for one image."""
+        return None
+
+    def training_model(self, model: keras.Model, context: RunContext) -> keras.Model:
+        """The model ``fit`` trains (`model`, or a wrapper holding training-only state); before the optimizer."""
+        return model
+
+    def callbacks(self, context: RunContext) -> list:
+        """Extra Keras callbacks, run before the checkpoint writer (they may add to the epoch logs)."""
+        return []
+
+    def run_info(self) -> dict:
+        """Extra keys for the run's ``run.json``."""
+        return {}
+
+    def evaluate(self, model: keras.Model, val) -> dict:
+        """The task's final metrics: ``val_top1``, ``val_top5``, ``val_loss``, ``val_loss_plain``."""
+        results = model.evaluate(val, return_dict=True, verbose=0)
+        return {"val_top1": float(results["top1"]), "val_top5": float(results["top5"]),
+                "val_loss": float(results["loss"]), "val_loss_plain": float(results["loss_plain"])}
+
+    def summary(self, metrics: dict) -> str:
+        """The start of the trainer's closing line."""
+        return f"val top-1 {metrics['val_top1']:.4f}, top-5 {metrics['val_top5']:.4f}"
 
     def data_config(self, image_size: int):
         """Extra per-example targets for `tfzoo.data.load_dataset` (``token_labels=``), or None."""
