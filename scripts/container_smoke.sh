@@ -43,7 +43,7 @@ fi
 store=${TFZOO_SMOKE_STORE:-/var/tmp/tfzoo-container-smoke}
 tag=tfzoo-smoke-$$
 volume=$tag-runs
-run_dir=runs/mobilenet_v3_small_050-digits
+run_name=mobilenet_v3_small_050-digits  # runs/$run_name in the container, $runs_host/$run_name here
 t_start=$(date +%s.%N)
 
 work=$(mktemp -d)
@@ -65,23 +65,25 @@ step() {
   local name=$1 t0
   shift
   t0=$(date +%s.%N)
-  : > "$log"
-  if ! "$@" > "$log" 2>&1; then
-    fail "$name"
-  fi
+  # A subshell with errexit of its own: a function run as an `if` condition would ignore set -e.
+  set +e
+  (set -e; "$@") > "$log" 2>&1
+  local rc=$?
+  set -e
+  [[ $rc == 0 ]] || fail "$name"
   say "$(printf '%-44s %7ss' "$name" "$(elapsed "$t0")")"
 }
 
 cleanup() {
   local rc=$?
   set +e
-  if command -v podman > /dev/null 2>&1 && [[ -n ${CONTAINERS_CONF:-} ]]; then
+  if [[ ${own_store:-0} == 1 ]]; then  # podman is pointed at this script's storage root
     podman rm -f -t 0 "$tag-train" "$tag-health" > /dev/null 2>&1
     podman volume rm -f "$volume" > /dev/null 2>&1
-      [[ ${TFZOO_SMOKE_KEEP:-0} == 1 ]] && { rm -rf "$work"; exit "$rc"; }  # debugging: keep images and layers
     # Everything in this storage root except the stand-in base is this run's (the final image and the
     # builder stage's layers): the root is private to this script and locked while it runs.
-    podman images -a --format '{{.ID}} {{.Repository}}:{{.Tag}}' 2> /dev/null \
+    # TFZOO_SMOKE_KEEP=1 (debugging) keeps them, and with them the build's layer cache.
+    [[ ${TFZOO_SMOKE_KEEP:-0} == 1 ]] || podman images -a --format '{{.ID}} {{.Repository}}:{{.Tag}}' 2> /dev/null \
       | awk -v keep="$base_image" '$2 != keep { print $1 }' | sort -u \
       | xargs -r podman rmi -f > /dev/null 2>&1
   fi
@@ -129,6 +131,7 @@ graphroot = "$store/storage"
 runroot = "/run/tfzoo-container-smoke"
 EOF
 export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf
+own_store=1
 podman info > "$log" 2>&1 || fail "podman does not start on this machine (podman info)"
 
 free_gb=$(df -P -BG "$store" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
@@ -179,7 +182,7 @@ say "image size: $(awk -v s="$size_bytes" -v b="$base_bytes" \
 # --no-healthcheck: without systemd, podman cannot schedule the HEALTHCHECK and says so on stderr; the
 # check itself is run by hand below.
 run() { podman run --rm --network none --no-healthcheck "$@"; }
-in_image() { run --entrypoint "$1" "${@:3}" "$2"; }  # in_image PROGRAM IMAGE ARGS...
+in_image() { run --entrypoint "$1" "$2" "${@:3}"; }  # in_image PROGRAM IMAGE ARGS...
 
 check_no_build_secrets() {
   local base_ca image_ca
@@ -252,12 +255,13 @@ check_list() {
 step "list" check_list
 
 # Small and quick, on the embedded digits; enough epochs that the kill lands mid-run.
-train=(train --model mobilenet_v3_small_050 --image_size 32 --batch_size 32 --epochs 8 --steps_per_epoch 6)
+epochs=4
+train=(train --model mobilenet_v3_small_050 --image_size 32 --batch_size 32 --epochs $epochs --steps_per_epoch 6)
 
 train_then_kill() {
   local deadline=$((SECONDS + 600))
   podman run -d --name "$tag-train" --network none --no-healthcheck -v "$volume:/work/runs" "$image" "${train[@]}"
-  until [[ -f $runs_host/$run_dir/checkpoints/epoch-0001.weights.h5 ]]; do
+  until [[ -f $runs_host/$run_name/checkpoints/epoch-0001.weights.h5 ]]; do
     if [[ $(podman inspect --format '{{.State.Running}}' "$tag-train") != true ]]; then
       podman logs "$tag-train"; echo "train stopped before its first checkpoint"; return 1
     fi
@@ -270,18 +274,20 @@ train_then_kill() {
   podman logs "$tag-train"
   podman rm -f "$tag-train"
   awk '{ exit !($2 == 10001) }' "$work/uid" || { echo "train runs as uid $(cat "$work/uid")"; return 1; }
-  [[ ! -f $runs_host/$run_dir/metrics.json ]] || { echo "train finished before the kill: raise --epochs"; return 1; }
-  ls "$runs_host/$run_dir/checkpoints"
+  [[ ! -f $runs_host/$run_name/metrics.json ]] || { echo "train finished before the kill: raise --epochs"; return 1; }
+  ls "$runs_host/$run_name/checkpoints"
 }
 step "train, killed after its first checkpoint" train_then_kill
+say "    killed with $(ls "$runs_host/$run_name/checkpoints" | tr '\n' ' ')in the volume"
 
 train_resume() {
   with_runs "$image" "${train[@]}" | tee "$work/out"
-  grep -E "^Resuming .* from epoch [1-9][0-9]* of 8" "$work/out" || { echo "the rerun did not resume"; return 1; }
-  python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m); assert m["epochs_run"] == 8, m' \
-    "$runs_host/$run_dir/metrics.json"
+  grep -E "^Resuming .* from epoch [1-9][0-9]* of $epochs" "$work/out" || { echo "the rerun did not resume"; return 1; }
+  python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m); assert m["epochs_run"] == int(sys.argv[2]), m' \
+    "$runs_host/$run_name/metrics.json" "$epochs"
 }
 step "same train again: resumes, writes metrics.json" train_resume
+say "    $(grep -m 1 '^Resuming' "$log")"
 
 check_health() {
   local cmd
@@ -293,11 +299,11 @@ check_health() {
   [[ $(podman inspect --format '{{.State.Health.Status}}' "$tag-health") == healthy ]]
 }
 step "HEALTHCHECK passes" check_health
-podman rm -f -t 0 "$tag-health" > /dev/null
+podman rm -f -t 0 "$tag-health" > /dev/null 2>&1
 
-step "eval" with_runs "$image" eval --run_dir "$run_dir"
+step "eval" with_runs "$image" eval --run_dir "runs/$run_name"
 check_export() {
-  with_runs "$image" export --run_dir "$run_dir" --output runs/export/digits
+  with_runs "$image" export --run_dir "runs/$run_name" --output runs/export/digits
   test -f "$runs_host/export/digits/1/saved_model.pb"
 }
 step "export" check_export
