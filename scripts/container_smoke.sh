@@ -78,8 +78,9 @@ cleanup() {
   local rc=$?
   set +e
   if [[ ${own_store:-0} == 1 ]]; then  # podman is pointed at this script's storage root
-    podman rm -f -t 0 "$tag-train" "$tag-health" > /dev/null 2>&1
+    podman rm -f -v -t 0 "$tag-train" "$tag-health" > /dev/null 2>&1
     podman volume rm -f "$volume" > /dev/null 2>&1
+    podman volume prune -f > /dev/null 2>&1  # anonymous volumes (the image's VOLUME) of this run's containers
     # Everything in this storage root except the stand-in base is this run's (the final image and the
     # builder stage's layers): the root is private to this script and locked while it runs.
     # TFZOO_SMOKE_KEEP=1 (debugging) keeps them, and with them the build's layer cache.
@@ -272,7 +273,7 @@ train_then_kill() {
   podman exec "$tag-train" grep '^Uid:' /proc/1/status | tee "$work/uid"
   podman kill "$tag-train"
   podman logs "$tag-train"
-  podman rm -f "$tag-train"
+  podman rm -f -v "$tag-train"
   awk '{ exit !($2 == 10001) }' "$work/uid" || { echo "train runs as uid $(cat "$work/uid")"; return 1; }
   [[ ! -f $runs_host/$run_name/metrics.json ]] || { echo "train finished before the kill: raise --epochs"; return 1; }
   ls "$runs_host/$run_name/checkpoints"
@@ -299,7 +300,7 @@ check_health() {
   [[ $(podman inspect --format '{{.State.Health.Status}}' "$tag-health") == healthy ]]
 }
 step "HEALTHCHECK passes" check_health
-podman rm -f -t 0 "$tag-health" > /dev/null 2>&1
+podman rm -f -v -t 0 "$tag-health" > /dev/null 2>&1
 
 step "eval" with_runs "$image" eval --run_dir "runs/$run_name"
 check_export() {
