@@ -25,7 +25,6 @@
 #   TFZOO_SMOKE_MIRROR     Debian mirror for debootstrap  (default http://deb.debian.org/debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
 gpu=0
 case "${1:-}" in
@@ -257,7 +256,7 @@ step "list" check_list
 
 # Small and quick, on the embedded digits; enough epochs that the kill lands mid-run.
 epochs=4
-train=(train --model mobilenet_v3_small_050 --image_size 32 --batch_size 32 --epochs $epochs --steps_per_epoch 6)
+train=(train --model mobilenet_v3_small_050 --image_size 32 --batch_size 32 --epochs "$epochs" --steps_per_epoch 6)
 
 train_then_kill() {
   local deadline=$((SECONDS + 600))
@@ -279,7 +278,7 @@ train_then_kill() {
   ls "$runs_host/$run_name/checkpoints"
 }
 step "train, killed after its first checkpoint" train_then_kill
-say "    killed with $(ls "$runs_host/$run_name/checkpoints" | tr '\n' ' ')in the volume"
+say "    killed with $(cd "$runs_host/$run_name/checkpoints" && echo *) in the volume"
 
 train_resume() {
   with_runs "$image" "${train[@]}" | tee "$work/out"
