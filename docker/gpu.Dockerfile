@@ -17,21 +17,29 @@
 # images do (NVIDIA_REQUIRE_CUDA makes the toolkit refuse a driver too old
 # for CUDA 12.5 with a clear message instead of a failure inside TensorFlow).
 # nvidia/cuda:12.5.1-base-ubuntu22.04 would do too (Python 3.10: re-lock for
-# it), but no digest of it could be verified where this file was written. Base: the same digest-pinned python:3.11-slim as ./Dockerfile
-# (where the digest came from and how to refresh it is explained there).
+# it), but no digest of it could be verified where this file was written.
+# Base: the same digest-pinned python:3.11-slim build argument as ./Dockerfile,
+# and the same optional build secrets (where the digest came from, how to
+# refresh it and how to build behind a proxy is explained there).
 
-FROM python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634 AS builder
+ARG BASE_IMAGE=python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634
+FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY docker/requirements-gpu.lock /tmp/requirements.lock
-RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock
+RUN --mount=type=secret,id=ca-certificates.crt,target=/etc/ssl/certs/ca-certificates.crt \
+    --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    pip install --require-hashes --no-deps -r /tmp/requirements.lock
 COPY setup.cfg pyproject.toml README.md /src/
 COPY tfzoo /src/tfzoo
 RUN pip install --no-deps --no-build-isolation /src
+# TensorFlow's C++ headers (tf.sysconfig.get_include(), for compiling custom ops): about 290 MB
+# that no tfzoo verb reads.
+RUN rm -r "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/tensorflow/include"
 
-FROM python:3.11-slim@sha256:9358444059ed78e2975ada2c189f1c1a3144a5dab6f35bff8c981afb38946634
+FROM ${BASE_IMAGE}
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
