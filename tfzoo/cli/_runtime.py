@@ -35,6 +35,7 @@ def load_tensorflow() -> None:
     """
     if "tensorflow" in sys.modules:
         return
+    _apply_onednn_flag()
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         import tensorflow  # noqa: F401
         return
@@ -42,3 +43,18 @@ def load_tensorflow() -> None:
     with native_stderr_captured(replay_on=(BaseException,)):
         import tensorflow
     tensorflow.get_logger().setLevel("ERROR")
+
+
+def _apply_onednn_flag() -> None:
+    """``--onednn`` / ``--noonednn`` (`tfzoo.cli.flags.define_onednn_flag`) as TF_ENABLE_ONEDNN_OPTS.
+
+    TensorFlow reads the variable once, while it loads; unset, it turns
+    oneDNN on only for CPUs with AVX-512 (so not for AVX2-only ones such as
+    AMD Zen 3, where ResNet-18's training step at 32 px is 5x faster with
+    it: BENCHMARKS.md). The flag, when given, wins over the environment.
+    """
+    from absl import flags
+
+    if "onednn" not in flags.FLAGS or not flags.FLAGS.is_parsed() or flags.FLAGS.onednn is None:
+        return
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if flags.FLAGS.onednn else "0"

@@ -8,6 +8,8 @@ import json
 
 from absl import flags
 
+from tfzoo.cli.flags import define_onednn_flag
+
 flags.DEFINE_string("model", "mobilenet_v3_large", "Registered model name.")
 flags.DEFINE_integer("batch_size", 32, "Batch size for the throughput measurement.")
 flags.DEFINE_integer("image_size", None, "Resolution (default: the model's).")
@@ -19,6 +21,7 @@ flags.DEFINE_boolean("fused", False, "Time the exported inference form: RepVGG r
 flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
 flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "bfloat16: time the bfloat16 inference form "
                   "of `tfzoo export --precision bfloat16` (implies --fused: folded first, then bfloat16 weights).")
+define_onednn_flag()
 FLAGS = flags.FLAGS
 LOADS_TENSORFLOW_ITSELF = True
 

@@ -8,6 +8,7 @@ The protocol and its defaults are described in `tfzoo.training.linear_eval`.
 
 from absl import flags
 
+from tfzoo.cli.flags import define_onednn_flag
 from tfzoo.training.linear_eval_config import LinearEvalConfig
 
 _D = LinearEvalConfig()
@@ -35,6 +36,7 @@ flags.DEFINE_float("crop_scale_min", None, "Smallest random-resized-crop area (d
                    "else 0.08).")
 flags.DEFINE_boolean("hflip", None, "Random horizontal flips (default: the dataset's recipe, else on).")
 flags.DEFINE_integer("knn_k", _D.knn_k, "Neighbours of the kNN evaluation.")
+define_onednn_flag()
 flags.DEFINE_float("knn_temperature", _D.knn_temperature, "Temperature of the kNN votes exp(similarity / T).")
 flags.DEFINE_integer("seed", _D.seed, "Seed of the classifier initialization and the shuffling (the split of a "
                      "run's data keeps the run's seed).")

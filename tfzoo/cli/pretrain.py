@@ -13,7 +13,7 @@ import dataclasses
 
 from absl import flags
 
-from tfzoo.cli.flags import define_data_flags
+from tfzoo.cli.flags import define_data_flags, define_onednn_flag
 from tfzoo.cli.flags_optim import define_optim_flags
 from tfzoo.cli.flags_ssl import SSL_FLAGS, define_ssl_flags
 from tfzoo.training.config import NAN_POLICIES, PRECISIONS, STRATEGIES, TrainConfig
@@ -37,6 +37,7 @@ flags.DEFINE_boolean("hflip", None, "Random horizontal flips of the views (defau
 flags.DEFINE_integer("image_size", None, "Input resolution (default: the dataset's, else the model's).")
 flags.DEFINE_enum("precision", _D.precision, PRECISIONS, "Numeric precision policy.")
 flags.DEFINE_boolean("xla", _D.xla, "Compile the training step with XLA.")
+define_onednn_flag()
 flags.DEFINE_enum("strategy", _D.strategy, [s for s in STRATEGIES if s != "multi_worker"],
                   "tf.distribute strategy; auto = mirrored on >1 GPU.")
 flags.DEFINE_integer("seed", _D.seed, "Random seed.")
