@@ -42,3 +42,24 @@ def test_output_into_a_closed_pipe_is_no_traceback():
     process.stdout.close()  # the reader is gone before tfzoo writes a line
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141 and b"Traceback" not in stderr, stderr.decode()
+
+
+ONEDNN = """
+import os, sys
+from absl import flags
+from tfzoo.cli import _runtime
+from tfzoo.cli.flags import define_onednn_flag
+define_onednn_flag()
+flags.FLAGS(["tfzoo"] + sys.argv[1:])
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "unchanged"
+_runtime._apply_onednn_flag()
+print(os.environ["TF_ENABLE_ONEDNN_OPTS"])
+"""
+
+
+def test_onednn_flag_sets_the_variable_tensorflow_reads_at_import():
+    """``--onednn`` / ``--noonednn`` win over the environment; unset, TensorFlow's own choice stays."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    outputs = [subprocess.run([sys.executable, "-c", ONEDNN, *args], capture_output=True, text=True, env=env,
+                              timeout=120).stdout.strip() for args in (["--onednn"], ["--noonednn"], [])]
+    assert outputs == ["1", "0", "unchanged"]
