@@ -74,17 +74,18 @@ def served(version_dir: str):
 def executed_ops(forward, images) -> dict:
     """Counts of the op types TensorFlow executed for one call, after Grappler (from eager run metadata).
 
-    Read through the SavedModel's endpoint function (``serving_default`` for
-    tfzoo's exports, ``serve`` for Keras'), whose call records the
-    partitioned graphs it ran; a signature call records none.
+    The SavedModel's endpoint function (``serving_default`` for tfzoo's
+    exports, ``serve`` for Keras') is called inside a fresh `tf.function`, so
+    that it is instantiated, and its graphs recorded, while the run metadata
+    is on (Grappler inlines the endpoint into it, as it does for a signature).
     """
     from tensorflow.python.eager import context
 
     endpoint = getattr(forward.loaded, "serving_default", None) or forward.loaded.serve
-    endpoint(images)
+    wrapper = tf.function(lambda x: endpoint(x))
     context.enable_run_metadata()
     try:
-        endpoint(images)
+        wrapper(images)
         metadata = context.export_run_metadata()
     finally:
         context.disable_run_metadata()
