@@ -234,8 +234,8 @@ def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes
 
     def head(pixels):
         # Keras convolutions reject an empty batch: an empty request runs the model on one zero image and slices
-        # its row away. Not a tf.cond, which would put the network in a branch function that serves about a
-        # third slower on CPU (BENCHMARKS.md, "Served throughput").
+        # its row away. No tf.cond around the network (it added a Switch per variable to the executed graph; its
+        # measured cost was within noise: BENCHMARKS.md, "Served throughput").
         count = tf.shape(pixels)[0]
         padded = tf.pad(pixels, [[0, tf.maximum(1 - count, 0)], [0, 0], [0, 0], [0, 0]])
         outputs = model(normalize(padded, preprocess), training=False)
