@@ -13,6 +13,7 @@ per-round ratios as a noise gauge, plus parameters and FLOPs of each form.
     python scripts/bench_repvgg.py --variants a0 --rounds 9 --markdown
     python scripts/bench_repvgg.py --json results.json
     python scripts/bench_repvgg.py --variants a0 --breakdown   # + the two halfway forms below
+    python scripts/bench_repvgg.py --variants a0 --per_block --markdown   # + each block of both forms alone
 
 ``--breakdown`` also times two halfway forms built from the same block plan
 with plain Keras layers (random weights; only their speed matters), which
@@ -67,6 +68,40 @@ def halfway_form(variant: str, kind: str, size: int) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1000)(x), name=kind)
 
 
+def per_block_timings(training: keras.Model, deploy: keras.Model, args) -> list:
+    """Milliseconds per batch of each RepVGG block of both forms, each on a random input of its real shape.
+
+    Every block of each form is one compiled function (``training=False``);
+    all of them are timed in turns in the same rounds (`compare_forwards`),
+    so the per-block ratios are side by side. Also the classifier head
+    (pooling and the linear layer, the same in both forms).
+    """
+    from tfzoo.layers.rep_block import RepVGGBlock
+    from tfzoo.training.timing import compare_forwards
+
+    forwards, inputs, rows = {}, {}, []
+    for layer in training.layers:
+        if not isinstance(layer, RepVGGBlock):
+            continue
+        shape = [args.batch_size] + list(layer.input.shape[1:])
+        inputs[f"{layer.name}/training"] = inputs[f"{layer.name}/deploy"] = tf.random.stateless_uniform(
+            shape, seed=(len(rows), 0))
+        for form, model in (("training", training), ("deploy", deploy)):
+            block = model.get_layer(layer.name)
+            forwards[f"{layer.name}/{form}"] = tf.function(lambda x, block=block: block(x, training=False))
+        rows.append({"block": layer.name, "input_shape": shape[1:], "filters": layer.filters,
+                     "strides": layer.strides, "groups": layer.groups})
+    timings = compare_forwards(forwards, inputs, rounds=args.rounds, seconds=args.block_seconds)
+    for row in rows:
+        for form in ("training", "deploy"):
+            rates = timings[f"{row['block']}/{form}"]["images_per_sec"]
+            row[f"{form}_ms"] = 1000 * args.batch_size / statistics.median(rates)
+        row["round_ratio"] = statistics.median(
+            d / t for d, t in zip(timings[f"{row['block']}/deploy"]["images_per_sec"],
+                                  timings[f"{row['block']}/training"]["images_per_sec"]))
+    return rows
+
+
 def bench_variant(variant: str, args) -> dict:
     size = args.image_size
     training = tfzoo.create_model(f"repvgg_{variant}", input_shape=(size, size, 3), classifier_activation=None)
@@ -95,6 +130,8 @@ def bench_variant(variant: str, args) -> dict:
     quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
     result.update(speedup=result["deploy"]["median"] / result["training"]["median"],
                   round_ratio_median=statistics.median(per_round), round_ratio_iqr=(quartiles[0], quartiles[2]))
+    if args.per_block:
+        result["per_block"] = per_block_timings(training, deploy, args)
     del training, deploy
     gc.collect()
     return result
@@ -128,6 +165,21 @@ def markdown(results: list, args) -> str:
                          f" | {r[kind]['round_ratio_to_training']:.2f} |")
         lines.append(f"| deploy (one 3x3 conv + bias) | {r['deploy']['median']:.1f} | {r['speedup']:.2f}x | "
                      f"{r['round_ratio_median']:.2f} |")
+    for r in results:
+        if "per_block" not in r:
+            continue
+        lines += ["", f"Per block, repvgg_{r['variant']} (each block alone on its input shape, batch "
+                      f"{args.batch_size}, same rounds):", "",
+                  "| block | input (HxWxC) | out channels, stride | training ms | deploy ms | training / deploy "
+                  "(medians) | per-round |", "|---|---|---|---|---|---|---|"]
+        for row in r["per_block"]:
+            h, w, c = row["input_shape"]
+            lines.append(f"| {row['block']} | {h}x{w}x{c} | {row['filters']}, {row['strides']} | "
+                         f"{row['training_ms']:.2f} | {row['deploy_ms']:.2f} | "
+                         f"{row['training_ms'] / row['deploy_ms']:.2f}x | {row['round_ratio']:.2f} |")
+        total_t = sum(row["training_ms"] for row in r["per_block"])
+        total_d = sum(row["deploy_ms"] for row in r["per_block"])
+        lines.append(f"| all blocks | | | {total_t:.1f} | {total_d:.1f} | **{total_t / total_d:.2f}x** | |")
     return "\n".join(lines)
 
 
@@ -140,6 +192,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="target length of one measurement")
     parser.add_argument("--xla", action="store_true", help="compile both forward passes with XLA")
     parser.add_argument("--breakdown", action="store_true", help="also time the two halfway forms")
+    parser.add_argument("--per_block", action="store_true",
+                        help="also time every block of both forms alone on its real input shape")
+    parser.add_argument("--block_seconds", type=float, default=0.3, help="target length of one block measurement")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table")
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args(argv)

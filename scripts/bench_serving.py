@@ -18,6 +18,11 @@ ratios of the medians, with the median per-round ratio in brackets.
     python scripts/bench_serving.py --models resnet50 --bfloat16 --rounds 7
     python scripts/bench_serving.py --json results.json
     python scripts/bench_serving.py --models resnet50 --wrapper_check   # + the folded network via model.export()
+    TF_ENABLE_ONEDNN_OPTS=1 python scripts/bench_serving.py      # with TensorFlow's oneDNN ops (see BENCHMARKS.md)
+
+``--wrapper_check`` also exports the folded network bare (Keras'
+``model.export()``) and bare inside a ``tf.cond`` (the empty-batch guard
+tfzoo's serving graph used to have), and counts the op types each executed.
 """
 
 from __future__ import annotations
@@ -66,6 +71,32 @@ def served(version_dir: str):
     return forward
 
 
+def executed_ops(forward, images) -> dict:
+    """Counts of the op types TensorFlow executed for one call, after Grappler (from eager run metadata).
+
+    The SavedModel's endpoint function (``serving_default`` for tfzoo's
+    exports, ``serve`` for Keras') is called inside a fresh `tf.function`, so
+    that it is instantiated, and its graphs recorded, while the run metadata
+    is on (Grappler inlines the endpoint into it, as it does for a signature).
+    """
+    from tensorflow.python.eager import context
+
+    endpoint = getattr(forward.loaded, "serving_default", None) or forward.loaded.serve
+    wrapper = tf.function(lambda x: endpoint(x))
+    context.enable_run_metadata()
+    try:
+        wrapper(images)
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    counts = {}
+    for function_graph in metadata.function_graphs:
+        for graph in function_graph.partition_graphs:
+            for node in graph.node:
+                counts[node.op] = counts.get(node.op, 0) + 1
+    return counts
+
+
 def export_forms(name: str, size: int, workdir: str, bfloat16: bool, wrapper_check: bool) -> dict:
     spec = get_spec(name)
     model = randomize_batch_norms(create_model(name, input_shape=(size, size, 3)))
@@ -79,8 +110,17 @@ def export_forms(name: str, size: int, workdir: str, bfloat16: bool, wrapper_che
         # The same folded network through Keras' own exporter: no resize, normalize, softmax, top-k or empty-batch
         # tf.cond around it. Its ratio to "fused" is the cost of tfzoo's serving graph; to "keras", the network's.
         paths["fused_keras_export"] = os.path.join(workdir, name, "fused_keras_export", "1")
-        inference_form(model, reparameterize=True, fuse_bn=True)[0].export(paths["fused_keras_export"],
-                                                                            verbose=False)
+        folded = inference_form(model, reparameterize=True, fuse_bn=True)[0]
+        folded.export(paths["fused_keras_export"], verbose=False)
+        # The same bare network inside a tf.cond (tfzoo's empty-batch guard before it became a pad): its ratio to
+        # "fused_keras_export" is the cost of running the network in a cond branch.
+        paths["fused_in_cond"] = os.path.join(workdir, name, "fused_in_cond", "1")
+        archive = keras.export.ExportArchive()
+        archive.track(folded)
+        archive.add_endpoint("serve", lambda x: tf.cond(tf.shape(x)[0] > 0, lambda: folded(x, training=False),
+                                                        lambda: tf.zeros([0, folded.output_shape[-1]])),
+                             input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        archive.write_out(paths["fused_in_cond"], verbose=False)
     attribute, kwargs = KERAS_MODELS[name]
     reference = getattr(keras.applications, attribute)(weights=None, input_shape=(size, size, 3), **kwargs)
     paths["keras"] = os.path.join(workdir, name, "keras", "1")
@@ -112,6 +152,15 @@ def bench(name: str, args, workdir: str) -> dict:
     if args.wrapper_check:
         result["fused_vs_fused_keras_export"] = _ratio(runs, "fused", "fused_keras_export")
         result["fused_keras_export_vs_keras"] = _ratio(runs, "fused_keras_export", "keras")
+        result["fused_keras_export_vs_fused_in_cond"] = _ratio(runs, "fused_keras_export", "fused_in_cond")
+        counted = ("BiasAdd", "Switch", "Merge", "If", "StatelessIf", "Pad", "TopKV2")
+        result["executed_ops"] = {}
+        for form in ("fused", "fused_keras_export", "fused_in_cond"):
+            counts = executed_ops(forwards[form], pixels)
+            result["executed_ops"][form] = {"total": sum(counts.values()),
+                                            **{op: n for op, n in sorted(counts.items())
+                                               if op in counted or "Conv" in op or "MatMul" in op}}
+        print(json.dumps(result["executed_ops"]))
         print({key: round(value["ratio"], 3) for key, value in result.items() if key.startswith("fused_")})
     return result
 
@@ -121,7 +170,8 @@ def machine() -> dict:
     with open("/proc/cpuinfo") as handle:
         cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     return {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "load_average": os.getloadavg()}
+            "tensorflow": tf.__version__, "keras": keras.__version__, "load_average": os.getloadavg(),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
 def markdown(results: list) -> str:

@@ -25,7 +25,8 @@ def define_data_flags() -> None:
 def define_onednn_flag() -> None:
     flags.DEFINE_boolean("onednn", None, "Run TensorFlow's CPU kernels on oneDNN (sets TF_ENABLE_ONEDNN_OPTS; "
                          "default: TensorFlow's choice, on only for AVX-512 CPUs). On AVX2-only CPUs it makes "
-                         "ResNet training 5x faster at 32 px and MobileNet training 0.7x as fast: BENCHMARKS.md.")
+                         "ResNet training 5x faster at 32 px and MobileNet training 0.7x as fast: "
+                         "BENCHMARKS.md, section 'oneDNN on and off' (scripts/bench_onednn.py).")
 
 
 def define_train_flags() -> None:

@@ -233,12 +233,13 @@ def _build_archive(model, preprocess: PreprocessConfig, class_names, num_classes
     names_table = tf.constant(class_names) if class_names else None
 
     def head(pixels):
-        # Keras convolutions reject an empty batch, so an empty request skips the model.
-        probabilities = tf.cond(
-            tf.shape(pixels)[0] > 0,
-            lambda: probabilities_from_outputs(model(normalize(pixels, preprocess), training=False), apply_softmax),
-            lambda: tf.zeros([0, num_classes], tf.float32),
-        )
+        # Keras convolutions reject an empty batch: an empty request runs the model on one zero image and slices
+        # its row away. No tf.cond around the network (it added a Switch per variable to the executed graph; its
+        # measured cost was within noise: BENCHMARKS.md, "Served throughput").
+        count = tf.shape(pixels)[0]
+        padded = tf.pad(pixels, [[0, tf.maximum(1 - count, 0)], [0, 0], [0, 0], [0, 0]])
+        outputs = model(normalize(padded, preprocess), training=False)
+        probabilities = probabilities_from_outputs(outputs, apply_softmax)[:count]
         probabilities.set_shape([None, num_classes])
         scores, classes = tf.math.top_k(probabilities, k=top_k, sorted=True)
         outputs = {"probabilities": probabilities, "top_k_scores": scores, "top_k_classes": tf.cast(classes, tf.int32)}
