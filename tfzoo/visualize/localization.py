@@ -125,8 +125,8 @@ def train_and_measure(model_name: str = "mobilenet_v1_100", *, canvas: int = 64,
 
     `feature_stride` puts the GAP + linear head on a shallower feature layer
     (`gap_classifier`). With `examples_dir`, also writes ``cam_<i>.png``
-    overlays (the digit's box drawn in the title) for the first four
-    validation images and, with `feature_layer`, ``features.png``: that
+    overlays (the digit's box drawn in the title) for the first six
+    validation images, ``cams.png`` (the six in a row) and, with `feature_layer`, ``features.png``: that
     layer's first 16 channels for the first one.
     """
     import time
@@ -161,22 +161,37 @@ def train_and_measure(model_name: str = "mobilenet_v1_100", *, canvas: int = 64,
         figures[f"{method}_peak_in_box"] = peak_in_box_rate(maps, val_boxes, (canvas, canvas))
         figures["map_size"] = list(maps.shape[1:3])
     if examples_dir:
-        _write_examples(model, val[:4], val_x[:4], val_y[:4], val_boxes[:4], examples_dir, feature_layer)
+        _write_examples(model, val[:6], val_x[:6], val_y[:6], val_boxes[:6], examples_dir, feature_layer)
     return figures
 
 
 def _write_examples(model, images, pixels, labels, boxes, directory, feature_layer):
+    """``cam_<i>.png`` per image, ``cams.png`` (all of them in a row, box and peak drawn), ``features.png``."""
     import os
 
-    from tfzoo.visualize.class_maps import cam
+    from tfzoo.visualize.class_maps import cam, cam_raw
     from tfzoo.visualize.features import feature_maps
-    from tfzoo.visualize.plots import save_feature_grid, save_overlay
+    from tfzoo.visualize.plots import overlay, pyplot, save_feature_grid, save_figure, save_overlay
 
     maps, classes = cam(model, images, return_classes=True)
+    peaks = peak_positions(cam_raw(model, images)[0], images.shape[1:3])
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(images), figsize=(1.9 * len(images), 2.3), squeeze=False)
     for index, (image, heat, label, predicted, box) in enumerate(zip(pixels, maps, labels, classes, boxes)):
         save_overlay(os.path.join(directory, f"cam_{index}.png"), image, heat, size=3.0,
                      title=f"CAM of class {predicted} (true {label}); digit box rows {box[0]}-{box[2]}, "
                            f"cols {box[1]}-{box[3]}")
+        axis = axes[0, index]
+        axis.imshow(overlay(image, heat))
+        top, left, bottom, right = box
+        axis.add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
+                                     edgecolor="white", linewidth=1.2))
+        inside = top <= peaks[index, 0] < bottom and left <= peaks[index, 1] < right
+        axis.plot(peaks[index, 1] - 0.5, peaks[index, 0] - 0.5, marker="+", color="white", markersize=9)
+        axis.set_title(f"{predicted} (true {label}), {'in' if inside else 'out'}", fontsize=8)
+        axis.axis("off")
+    figure.suptitle("CAM over validation images: digit box (white), peak cell centre (+)", fontsize=8)
+    save_figure(figure, os.path.join(directory, "cams.png"))
     if feature_layer:
         save_feature_grid(os.path.join(directory, "features.png"), feature_maps(model, images[0], feature_layer),
                           max_channels=16, title=f"{model.name}: {feature_layer}, channels 0-15")
