@@ -36,7 +36,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width_multiplier", type=float, default=0.25, help="For families that take one (0: none).")
     parser.add_argument("--classes", default=None, help="Comma-separated digits to use (default all ten).")
-    parser.add_argument("--examples_dir", default=None, help="Also write overlay PNGs of 6 validation images here (cams.png: all in a row).")
+    parser.add_argument("--examples_dir", default=None,
+                        help="Also write overlay PNGs of 6 validation images here (cams.png: all in a row).")
     parser.add_argument("--feature_layer", default=None, help="With --examples_dir: a feature grid of this layer.")
     args = parser.parse_args()
     options = {k: v for k, v in vars(args).items() if k not in ("model", "width_multiplier", "classes")}

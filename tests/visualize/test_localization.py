@@ -7,9 +7,19 @@ feature map (8x8 cells, `gap_classifier`), is trained briefly from scratch
 with the ten class labels, and on held-out images the peak of its CAM (and
 of its Grad-CAM, the same map up to a positive scale for this head), at the
 feature map's own cells, must lie inside the digit's box for at least 90% of
-them. scripts/cam_localization.py measures the same with a longer run
-(3,000 images x 8 epochs: top-1 0.987, 95.3% for CAM and Grad-CAM).
+them. The setting is scripts/cam_localization.py's default, measured once
+(3,000 images x 8 epochs, 300 held out: top-1 0.987, 95.3% for CAM and
+Grad-CAM; training took 226 s on the shared 2-core machine, under load).
+
+Opt-in (``TFZOO_LOCALIZATION=1``) because its cost on an idle core is not
+measured yet (~750 steps of batch 32 at 64 px; 1-2 minutes expected), and a
+shorter run (2,400 images x 6 epochs) failed it once, the cause not recorded.
+Run it with::
+
+    TFZOO_LOCALIZATION=1 python -m pytest -n 0 -s tests/visualize/test_localization.py -k peaks
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -25,6 +35,7 @@ SETTINGS = dict(canvas=64, digit_size=32, num_train=3000, num_val=300, epochs=8,
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("TFZOO_LOCALIZATION"), reason="opt-in: a 1-2 minute training (see docstring)")
 def test_cam_and_gradcam_peaks_fall_inside_the_digit():
     figures = train_and_measure("mobilenet_v1_100", **SETTINGS)
     print(figures)
