@@ -53,6 +53,25 @@ def test_moco_step_updates_key_encoder_then_enqueues_keys():
     assert int(model.queue_pointer.numpy()) == 4
 
 
+def test_key_encoder_normalizes_with_batch_statistics_and_takes_no_gradient_step():
+    """The references' key encoder runs in train mode without gradients: batch norm uses the batch's statistics."""
+    from tfzoo.training.tasks.moco import MoCoModel
+
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone(input_shape=(8, 8, 3), include_top=False, pooling="avg")
+    model = MoCoModel(backbone, _context(), mlp_head=True, proj_dim=4, proj_hidden_dim=6, queue_size=8,
+                      encoder_momentum=0.9, temperature=0.2, shuffle_bn_groups=1)
+    x = _images(4, 5) * 3.0 + 7.0  # far from the initial moving statistics (mean 0, variance 1)
+    key = keras.ops.convert_to_numpy(model.key_backbone(x, training=True))
+    np.testing.assert_allclose(key, keras.ops.convert_to_numpy(model.backbone(x, training=True)), rtol=1e-5,
+                               atol=1e-6)  # the same weights, both normalized with the batch's statistics
+    assert not np.allclose(key, keras.ops.convert_to_numpy(model.key_backbone(x, training=False)), atol=1e-3)
+    target = {id(v) for v in model.key_backbone.weights + model.key_projector.weights}
+    optimized = model.optimized_variables()
+    assert not target & {id(v) for v in optimized}
+    assert len(optimized) == len(model.backbone.trainable_variables) + len(model.projector.trainable_variables)
+
+
 def test_instdisc_step_writes_the_memory_bank():
     from tfzoo.training.tasks.instdisc import InstDiscModel
 

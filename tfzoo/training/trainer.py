@@ -241,7 +241,9 @@ def train(config: TrainConfig) -> dict:
                 latest = distributed.agreed_checkpoint(strategy, run, latest)
             if latest is not None:
                 initial_epoch, path = latest
-                model.optimizer.build(model.trainable_variables)
+                # The variables the train step optimizes (a self-supervised wrapper leaves its momentum networks out).
+                optimized = getattr(model, "optimized_variables", None)
+                model.optimizer.build(optimized() if optimized else model.trainable_variables)
                 model.load_weights(path)
         os.makedirs(run.path, exist_ok=True)
         run.write_config(run_config)

@@ -116,11 +116,32 @@ def scatter_in_sync(variable, indices, rows) -> None:
 
 
 # ----------------------------------------------------------------------------- encoders
+def _all_layers(model):
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from _all_layers(layer)
+
+
 def copy_model(model: keras.Model, name: str) -> keras.Model:
-    """An untrained twin of `model` (same class and config) holding its current weights; frozen."""
+    """A twin of `model` (same class and config) holding its current weights: a momentum (target) network.
+
+    Its weights take no gradient step (`SSLModel.optimized_variables` leaves
+    them out), but its batch norms stay trainable: a Keras batch norm whose
+    layer is not trainable normalizes with its moving statistics even in a
+    training call, while the references' key / momentum encoders run in train
+    mode without gradients, normalizing each batch with its own statistics
+    (which MoCo's shuffling BN relies on). Frozen batch norms left the key
+    encoder on its initial moving statistics (mean 0, variance 1), so its
+    features drifted with the weights and the InfoNCE loss rose towards
+    log K.
+    """
     twin = type(model).from_config({**model.get_config(), "name": name})
     twin.set_weights(model.get_weights())
     twin.trainable = False
+    for layer in _all_layers(twin):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = True
+    twin.is_target_network = True
     return twin
 
 
@@ -197,6 +218,12 @@ class SSLModel(TaskModel):
     def apply_updates(self, updates, step) -> None:
         """Deferred state writes (after the optimizer step)."""
 
+    def optimized_variables(self) -> list:
+        """The variables the optimizer updates: the trainable ones less those of momentum (target) networks."""
+        frozen = {id(variable) for layer in _all_layers(self) if getattr(layer, "is_target_network", False)
+                  for variable in layer.weights}
+        return [variable for variable in self.trainable_variables if id(variable) not in frozen]
+
     def gradient_mask(self, step):
         """``{variable_path: bool tensor}``: variables whose update this step must leave out, or {}."""
         return {}
@@ -214,7 +241,7 @@ class SSLModel(TaskModel):
             loss, updates = self.ssl_loss(inputs, step)
             # Gradients are summed over replicas: each replica's share is its mean / replicas.
             scaled = self.optimizer.scale_loss(loss / float(num_replicas()))
-        variables = self.trainable_variables
+        variables = self.optimized_variables()
         gradients = tape.gradient(scaled, variables)
         frozen = self.gradient_mask(step)
         kept = {}
