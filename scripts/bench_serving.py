@@ -45,7 +45,7 @@ import tensorflow as tf  # noqa: E402
 from tfzoo.data.preprocessing import PreprocessConfig  # noqa: E402
 from tfzoo.export.saved_model import export_saved_model, inference_form  # noqa: E402
 from tfzoo.models.registry import create_model, get_spec  # noqa: E402
-from tfzoo.training.benchmark import compare_forwards, randomize_batch_norms  # noqa: E402
+from tfzoo.training.benchmark import compare_forwards, executed_op_counts, randomize_batch_norms  # noqa: E402
 
 # tfzoo name -> (keras.applications attribute, its keyword arguments)
 KERAS_MODELS = {
@@ -79,22 +79,8 @@ def executed_ops(forward, images) -> dict:
     that it is instantiated, and its graphs recorded, while the run metadata
     is on (Grappler inlines the endpoint into it, as it does for a signature).
     """
-    from tensorflow.python.eager import context
-
     endpoint = getattr(forward.loaded, "serving_default", None) or forward.loaded.serve
-    wrapper = tf.function(lambda x: endpoint(x))
-    context.enable_run_metadata()
-    try:
-        wrapper(images)
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
-    counts = {}
-    for function_graph in metadata.function_graphs:
-        for graph in function_graph.partition_graphs:
-            for node in graph.node:
-                counts[node.op] = counts.get(node.op, 0) + 1
-    return counts
+    return executed_op_counts(tf.function(lambda x: endpoint(x)), images)
 
 
 def export_forms(name: str, size: int, workdir: str, bfloat16: bool, wrapper_check: bool) -> dict:

@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 
 from tfzoo.export.saved_model import inference_form  # noqa: E402
 from tfzoo.models.registry import create_model  # noqa: E402
+from tfzoo.training.benchmark import executed_op_counts  # noqa: E402
 
 
 def _layer_of(op_name: str, layers: dict) -> str:
@@ -43,17 +44,8 @@ def _layer_of(op_name: str, layers: dict) -> str:
 
 def executed_casts(forward, images) -> int:
     """Cast ops TensorFlow actually runs for one call, after Grappler (constant folding removes some)."""
-    from tensorflow.python.eager import context
-
-    forward(images)
-    context.enable_run_metadata()
-    try:
-        forward(images)
-        metadata = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
-    return sum(node.op == "Cast" for function_graph in metadata.function_graphs
-               for graph in function_graph.partition_graphs for node in graph.node)
+    forward(images)  # traced first: the counted call is a warm one
+    return executed_op_counts(forward, images).get("Cast", 0)
 
 
 def trace_casts(name: str, size: int) -> dict:

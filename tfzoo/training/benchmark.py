@@ -95,6 +95,29 @@ def _function_body(fdef, call: tf.Operation, library) -> tf.Graph:
     return graph
 
 
+def executed_op_counts(fn: Callable, *args) -> dict:
+    """``{op type: count}`` of the ops TensorFlow executes for one call ``fn(*args)``, after Grappler.
+
+    Read from the eager run metadata of that call. A `tf.function` that is
+    traced during the call is counted as optimized for it; call `fn` once
+    before to count a warm call.
+    """
+    from tensorflow.python.eager import context
+
+    context.enable_run_metadata()
+    try:
+        fn(*args)
+        metadata = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    counts = {}
+    for function_graph in metadata.function_graphs:
+        for graph in function_graph.partition_graphs:
+            for node in graph.node:
+                counts[node.op] = counts.get(node.op, 0) + 1
+    return counts
+
+
 def randomize_batch_norms(model: keras.Model, seed: int = 0) -> keras.Model:
     """Sets every BatchNorm's statistics and affine parameters (nested layers included) to non-trivial values.
 
