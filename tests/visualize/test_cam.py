@@ -174,3 +174,18 @@ def test_feature_maps_lay_tokens_on_the_grid():
     np.testing.assert_array_equal(maps, tokens[2:].reshape(4, 4, 32))  # cls and dist tokens dropped
     with pytest.raises(UsageError, match="not a feature map"):
         tfzoo.visualize.feature_maps(model, image, "head")
+
+
+def test_single_cell_feature_map_warns_that_the_map_is_flat():
+    from tfzoo.visualize.class_maps import SingleCellMapWarning
+
+    keras.utils.set_random_seed(2)
+    model = tfzoo.create_model("resnet18", input_shape=(32, 32, 3), num_classes=3)  # stride 32: a 1x1 map
+    with pytest.warns(SingleCellMapWarning, match="1x1 at this 32x32 input"):
+        heat = cam(model, _images(32, batch=1), method="cam")
+    assert np.ptp(heat) == 0.0  # flat, as the warning says
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingleCellMapWarning)
+        cam(model, _images(32, batch=1), method="gradcam", layer="layer3_1_act2")  # stride 16: 2x2, no warning

@@ -10,6 +10,8 @@ uses CAM for a global-average-pooling + linear head and Grad-CAM otherwise
 """
 
 import os
+import sys
+import warnings
 
 from absl import flags
 
@@ -51,14 +53,22 @@ def main(args):
     from tfzoo.export.saved_model import outputs_probabilities, probabilities_from_outputs
     from tfzoo.utils.atomic import atomic_path
     from tfzoo.visualize import cam
+    from tfzoo.visualize.class_maps import SingleCellMapWarning
     from tfzoo.visualize.plots import colormap, save_overlay
 
     colormap(FLAGS.colormap)
     loaded = load_flagged_model()
     class_index = loaded.class_index(FLAGS["class"].value)
     inputs, pixels = loaded.load_images(list(args))
-    maps, classes = cam(loaded.model, inputs, class_index=class_index, method=FLAGS.method, layer=FLAGS.layer,
-                        return_classes=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SingleCellMapWarning)
+        maps, classes = cam(loaded.model, inputs, class_index=class_index, method=FLAGS.method, layer=FLAGS.layer,
+                            return_classes=True)
+    for warning in caught:
+        if issubclass(warning.category, SingleCellMapWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     outputs = loaded.model(inputs, training=False)
     probabilities = probabilities_from_outputs(outputs, not outputs_probabilities(loaded.model)).numpy()
     os.makedirs(FLAGS.output, exist_ok=True)

@@ -28,6 +28,8 @@ paint the least negative evidence as hot.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -178,5 +180,25 @@ def cam(model: keras.Model, images, class_index=None, method: str = "auto", laye
         raw, classes = cam_raw(model, images, class_index)
     else:
         raw, classes = gradcam_raw(model, images, class_index, layer)
+    warn_if_single_cell(raw, images.shape[1:3], method)
     maps = to_input_size(raw, images.shape[1:3])
     return (maps, classes) if return_classes else maps
+
+
+class SingleCellMapWarning(UserWarning):
+    """The map was computed on a 1x1 feature map, so it says nothing about where."""
+
+
+def warn_if_single_cell(raw, input_size, method: str) -> None:
+    """Warns (`SingleCellMapWarning`) when `raw` maps are 1x1: upsampled, they are flat (or all zero).
+
+    A ResNet at 32 px ends on a 1x1 map (stride 32), so its CAM and Grad-CAM
+    hold one value per image and paint the whole picture one colour.
+    """
+    raw = np.asarray(raw)
+    if raw.ndim == 3 and raw.shape[1] == 1 and raw.shape[2] == 1:
+        height, width = (int(side) for side in input_size)
+        warnings.warn(f"the {method} map is 1x1 at this {height}x{width} input (the layer's stride is at least the "
+                      "input size), so the heat map is flat and shows no location; use a larger input "
+                      "(--image_size) or name an earlier layer with --layer (Grad-CAM)",
+                      SingleCellMapWarning, stacklevel=3)
