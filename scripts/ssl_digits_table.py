@@ -6,7 +6,7 @@ baseline, and each run's wall time. What issue 14 asks for: every method's kNN
 at least 8 points above the baseline's, and its linear top-1 above the
 baseline's.
 
-    python scripts/ssl_digits_table.py --output_dir runs/ssl-table            # all six, about an hour on 2 cores
+    python scripts/ssl_digits_table.py --output_dir runs/ssl-table            # all six, about 1.5-2 hours on 2 cores
     python scripts/ssl_digits_table.py --methods simclr,moco_v2 --epochs 4    # a shorter look
 
 Runs that already finished in `--output_dir` are read, not repeated (the

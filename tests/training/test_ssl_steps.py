@@ -107,3 +107,33 @@ def test_two_replicas_give_the_one_device_loss(tmp_path):
         assert int(results[f"{method}_mirrored_replicas"]) == 2
         np.testing.assert_allclose(results[f"{method}_mirrored"], results[f"{method}_one_device"], rtol=1e-5,
                                    err_msg=method)
+
+
+def test_swav_lars_adapts_and_decays_every_variable_like_the_reference_larc(tmp_path):
+    """SwAV's reference wraps SGD in LARC over all parameters; SimCLR (and MoCo v3) leave BN and biases out."""
+    from tests.training.ssl_testlib import tiny_pretrain_config
+    from tfzoo.optimizers.factory import create_optimizer
+    from tfzoo.training.tasks import ssl_task
+    from tfzoo.training.tasks.swav import SwAVModel
+
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone(input_shape=(8, 8, 3), include_top=False, pooling="avg")
+    model = SwAVModel(backbone, _context(), proj_dim=4, proj_hidden_dim=6, num_prototypes=5)
+    swav_args = ssl_task(tiny_pretrain_config("swav", tmp_path)).optimizer_arguments("lars")
+    swav_lars = create_optimizer("lars", model, learning_rate=0.1, weight_decay=1e-6, **swav_args)
+    simclr_args = ssl_task(tiny_pretrain_config("simclr", tmp_path)).optimizer_arguments("lars")
+    simclr_lars = create_optimizer("lars", model, learning_rate=0.1, weight_decay=1e-6, **simclr_args)
+    bn_gamma = next(v for v in model.trainable_variables if "projection_head_1" in v.path and "gamma" in v.path)
+    assert swav_lars.exclude_from_weight_decay_names == ()
+    assert swav_lars.exclude_from_layer_adaptation_names == ()
+    assert bn_gamma.path in simclr_lars.exclude_from_layer_adaptation_names
+    assert ssl_task(tiny_pretrain_config("swav", tmp_path)).optimizer_arguments("sgd") == {}
+
+    # One LARS step on the gamma by value: v = lr * eta * |w| / |g + wd w| * (g + wd w), w -= v.
+    gamma0 = np.array(bn_gamma.numpy())
+    gradient = np.linspace(-1.0, 1.0, gamma0.size).astype("float32").reshape(gamma0.shape)
+    swav_lars.build([bn_gamma])
+    swav_lars.apply_gradients([(keras.ops.convert_to_tensor(gradient), bn_gamma)])
+    g = gradient + 1e-6 * gamma0
+    trust = 0.001 * np.linalg.norm(gamma0) / np.linalg.norm(g)
+    np.testing.assert_allclose(bn_gamma.numpy(), gamma0 - 0.1 * trust * g, rtol=1e-5, atol=1e-7)

@@ -223,7 +223,8 @@ def train(config: TrainConfig) -> dict:
             model = method.training_model(model, context)  # e.g. a self-supervised wrapper with its heads
             optimizer = create_optimizer(config.optimizer, model, learning_rate=schedule,
                                          weight_decay=config.weight_decay, momentum=config.momentum,
-                                         **recipe.optimizer_kwargs(config))
+                                         **recipe.optimizer_kwargs(config),
+                                         **method.optimizer_arguments(config.optimizer))
             if config.agc:  # inside the loss scaling, so AGC sees unscaled gradients
                 optimizer = AGC(optimizer, clipping=config.agc)
             skipper = None

@@ -116,6 +116,10 @@ class Task:
         """The model ``fit`` trains (`model`, or a wrapper holding training-only state); before the optimizer."""
         return model
 
+    def optimizer_arguments(self, optimizer: str) -> dict:
+        """Extra `create_optimizer` arguments for the run's `optimizer` (e.g. which variables LARS adapts)."""
+        return {}
+
     def callbacks(self, context: RunContext) -> list:
         """Extra Keras callbacks, run before the checkpoint writer (they may add to the epoch logs)."""
         return []

@@ -21,6 +21,9 @@ Cluster Assignments", arXiv 2006.09882; reference: facebookresearch/swav
   before Sinkhorn. The queue is the global one (every replica stores the
   gathered batch) and each replica uses its ``1/replicas`` slice, as the
   reference keeps ``queue_length / world_size`` rows per GPU.
+- LARS (the default optimizer) adapts and decays every variable, batch-norm
+  scales and shifts and biases included, as the reference's ``LARC`` over
+  ``model.parameters()`` does (`SwAVTask.optimizer_arguments`).
 
 Differs: while frozen, the reference drops the prototypes' gradient (no
 weight decay, no momentum); here their value is restored after the step,
@@ -140,6 +143,14 @@ class SwAVModel(SSLModel):
 
 
 class SwAVTask(SSLTask):
+    def optimizer_arguments(self, optimizer: str) -> dict:
+        # The reference wraps SGD in LARC (clip off) over every parameter: batch-norm scales and shifts and biases
+        # are weight-decayed and layer-adapted like the weights. SimCLR and MoCo v3 leave them out (the LARS
+        # default here, from the model's 1-d variables).
+        if optimizer == "lars":
+            return {"exclude_from_weight_decay": [], "exclude_from_layer_adaptation": []}
+        return {}
+
     def views(self, preprocess):
         from tfzoo.data import ssl_augment
 
