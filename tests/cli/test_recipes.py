@@ -106,7 +106,8 @@ def test_every_recipe_parses_and_validates_without_tensorflow(no_tensorflow, tmp
     assert configs["digits_deit_distill"]["distillation"] == "hard"
     assert configs["digits_lvvit_t_token_labeling"]["mixtoken"] is True
     assert configs["digits_simclr"]["ssl"]["method"] == "simclr" and configs["digits_simclr"]["hflip"] is False
-    assert configs["digits_swav"]["ssl"]["num_prototypes"] == 100
+    swav = configs["digits_swav"]["ssl"]  # the paper's 3000 prototypes; two large crops, no small ones
+    assert (swav["num_prototypes"], swav["num_small_crops"], configs["digits_swav"]["crop_scale_min"]) == (3000, 0, 0.6)
     simclr = configs["imagenet_simclr_resnet50"]  # the paper's run: LARS 0.3 x 4096 / 256, eta 0.001
     assert (simclr["optimizer"], simclr["learning_rate"], simclr["lr_base_batch"], simclr["batch_size"],
             simclr["trust_coefficient"], simclr["ssl"]["temperature"]) == ("lars", 0.3, 256, 4096, 0.001, 0.1)

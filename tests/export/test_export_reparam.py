@@ -103,3 +103,18 @@ def test_bfloat16_export_stores_bfloat16_weights_and_serves_float32_probabilitie
     assert served.dtype == tf.float32
     error = np.abs(served.numpy() - expected).max()
     assert 1e-6 < error < 2e-2  # rounded (so really bfloat16), but close: 8 mantissa bits, a few layers
+
+
+def test_bfloat16_note_reads_the_cpu_flags():
+    """``--precision bfloat16`` warns in one line on a CPU without AVX512-BF16 / AMX-BF16, and only there."""
+    from tfzoo.export.precision import bfloat16_cpu_note, cpu_bfloat16_units
+
+    zen3 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    sapphire_rapids = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert cpu_bfloat16_units(zen3) is False
+    assert cpu_bfloat16_units(sapphire_rapids) is True
+    assert cpu_bfloat16_units("processor\t: 0\nFeatures\t: fp asimd bf16\n") is None  # no x86 flags line: unknown
+    note = bfloat16_cpu_note("bfloat16", zen3)
+    assert note.startswith("note: this CPU has no bfloat16 units") and "\n" not in note
+    assert bfloat16_cpu_note("bfloat16", sapphire_rapids) is None
+    assert bfloat16_cpu_note("float32", zen3) is None

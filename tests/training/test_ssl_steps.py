@@ -137,3 +137,29 @@ def test_swav_lars_adapts_and_decays_every_variable_like_the_reference_larc(tmp_
     g = gradient + 1e-6 * gamma0
     trust = 0.001 * np.linalg.norm(gamma0) / np.linalg.norm(g)
     np.testing.assert_allclose(bn_gamma.numpy(), gamma0 - 0.1 * trust * g, rtol=1e-5, atol=1e-7)
+
+
+def test_swav_with_two_large_crops_only_predicts_each_code_from_the_other_crop():
+    """The digits recipe's setting (``num_small_crops`` 0): the loss is the two swapped cross-entropies, by value."""
+    from tests.losses.test_swav import numpy_sinkhorn
+    from tfzoo.training.tasks.swav import SwAVModel
+
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone(input_shape=(8, 8, 3), include_top=False, pooling="avg")
+    model = SwAVModel(backbone, _context(), proj_dim=4, proj_hidden_dim=6, num_prototypes=5, temperature=0.1,
+                      sinkhorn_epsilon=0.05, sinkhorn_iterations=3)
+    views = (_images(4, 6), _images(4, 7))
+    model.before_step(0)  # prototypes to unit length, as every step starts
+    loss, _ = model.ssl_loss({"views": views, "index": None}, 0)
+    _, scores, _ = model.embed(list(views))
+    first, second = np.split(keras.ops.convert_to_numpy(scores), 2)
+
+    def cross_entropy(codes, other):
+        logits = other / 0.1
+        log_p = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(
+            1, keepdims=True)
+        return -np.mean(np.sum(codes * log_p, axis=1))
+
+    expected = 0.5 * (cross_entropy(numpy_sinkhorn(first, 0.05, 3), second)
+                      + cross_entropy(numpy_sinkhorn(second, 0.05, 3), first))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)

@@ -5,6 +5,7 @@
 """
 
 import json
+import sys
 
 from absl import flags
 
@@ -52,7 +53,12 @@ def main(args):
     if FLAGS.fused or FLAGS.precision != "float32":
         from tfzoo.export.saved_model import inference_form
 
+        from tfzoo.export.precision import bfloat16_cpu_note
+
         model, form = inference_form(model, reparameterize=True, fuse_bn=True, precision=FLAGS.precision)
+        note = bfloat16_cpu_note(FLAGS.precision)
+        if note:
+            print(note, file=sys.stderr)
     result = {"model": spec.name, "image_size": size, "batch_size": FLAGS.batch_size,
               **count_params(model), "gflops": round(count_flops(model, size) / 1e9, 4)}
     if form is not None:

@@ -9,6 +9,8 @@ conv -> BatchNorm pair folded (``--noreparameterize`` / ``--nofuse_bn`` keep
 the trained form).
 """
 
+import sys
+
 from absl import flags
 
 from tfzoo.cli.flags_pretrained import define_pretrained_model_flags, pretrained_model_args
@@ -70,6 +72,7 @@ def main(args):
     load_tensorflow()
     from tfzoo.data.preprocessing import PreprocessConfig
     from tfzoo.export import export_saved_model
+    from tfzoo.export.precision import bfloat16_cpu_note
     from tfzoo.export.saved_model import read_export_metadata
 
     if FLAGS.model:
@@ -87,6 +90,9 @@ def main(args):
                               model_name=config["model"], reparameterize=FLAGS.reparameterize, fuse_bn=FLAGS.fuse_bn,
                               precision=FLAGS.precision)
     form = read_export_metadata(path)["form"]
+    note = bfloat16_cpu_note(FLAGS.precision)
+    if note:
+        print(note, file=sys.stderr)
     weights = "" if FLAGS.run_dir else (", pretrained weights" if pretrained else ", fresh weights")
     print(f"Exported {config['model']} to {path} (signatures: serving_default, predict_images; form: "
           f"{form['form']}, {form['reparameterized_layers']} re-parameterized layers, "

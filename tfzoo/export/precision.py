@@ -29,6 +29,8 @@ import copy
 import keras
 
 PRECISIONS = ("float32", "bfloat16")
+# /proc/cpuinfo flags of the x86 units that oneDNN's bfloat16 convolutions and matmuls need.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # Layers whose arithmetic stays in float32: their statistics, and the output probabilities.
 _FLOAT32_STATE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
                   keras.layers.GroupNormalization)
@@ -70,3 +72,35 @@ def to_bfloat16(model: keras.Model) -> keras.Model:
     for layer in model.layers:
         converted.get_layer(layer.name).set_weights(layer.get_weights())
     return converted
+
+
+def cpu_bfloat16_units(cpuinfo: str | None = None) -> bool | None:
+    """Whether this x86 CPU has bfloat16 arithmetic units (AVX512-BF16 or AMX-BF16).
+
+    Args:
+        cpuinfo: The text of ``/proc/cpuinfo`` (None: read it).
+
+    Returns:
+        True or False from the first ``flags`` line; None where it cannot be
+        told (no ``/proc/cpuinfo``, no ``flags`` line: another OS or architecture).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return bool(set(value.split()) & set(BFLOAT16_CPU_FLAGS))
+    return None
+
+
+def bfloat16_cpu_note(precision: str, cpuinfo: str | None = None) -> str | None:
+    """A one-line note for ``--precision bfloat16`` on a CPU without bfloat16 units; None otherwise."""
+    if precision != "bfloat16" or cpu_bfloat16_units(cpuinfo) is not False:
+        return None
+    return ("note: this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag): TensorFlow runs the bfloat16 "
+            "form here with float32 kernels and conversions, slower than float32; a server with AVX512-BF16 or AMX "
+            "runs it natively (BENCHMARKS.md)")
