@@ -141,7 +141,7 @@ def test_swav_lars_adapts_and_decays_every_variable_like_the_reference_larc(tmp_
 
 def test_swav_with_two_large_crops_only_predicts_each_code_from_the_other_crop():
     """The digits recipe's setting (``num_small_crops`` 0): the loss is the two swapped cross-entropies, by value."""
-    from tests.losses.test_swav import numpy_sinkhorn
+    from tests.losses.test_swav import numpy_sinkhorn, numpy_swav
     from tfzoo.training.tasks.swav import SwAVModel
 
     keras.utils.set_random_seed(0)
@@ -154,12 +154,6 @@ def test_swav_with_two_large_crops_only_predicts_each_code_from_the_other_crop()
     _, scores, _ = model.embed(list(views))
     first, second = np.split(keras.ops.convert_to_numpy(scores), 2)
 
-    def cross_entropy(codes, other):
-        logits = other / 0.1
-        log_p = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(
-            1, keepdims=True)
-        return -np.mean(np.sum(codes * log_p, axis=1))
-
-    expected = 0.5 * (cross_entropy(numpy_sinkhorn(first, 0.05, 3), second)
-                      + cross_entropy(numpy_sinkhorn(second, 0.05, 3), first))
+    expected = numpy_swav([first, second], [numpy_sinkhorn(first, 0.05, 3), numpy_sinkhorn(second, 0.05, 3)],
+                          (0, 1), 0.1)
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)

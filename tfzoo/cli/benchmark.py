@@ -51,9 +51,8 @@ def main(args):
     model = create_model(spec.name, num_classes=FLAGS.num_classes, input_shape=(size, size, 3))
     form = None
     if FLAGS.fused or FLAGS.precision != "float32":
-        from tfzoo.export.saved_model import inference_form
-
         from tfzoo.export.precision import bfloat16_cpu_note
+        from tfzoo.export.saved_model import inference_form
 
         model, form = inference_form(model, reparameterize=True, fuse_bn=True, precision=FLAGS.precision)
         note = bfloat16_cpu_note(FLAGS.precision)
